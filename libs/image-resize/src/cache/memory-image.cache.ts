@@ -1,0 +1,67 @@
+import { LRUCache } from 'lru-cache';
+import type { CachedImage, ImageCache, ImageCacheKey } from '../interfaces/image-cache.interface';
+
+/** Bytes counted for an entry besides its body: key, metadata and bookkeeping. */
+const ENTRY_OVERHEAD_BYTES = 512;
+
+interface MemoryEntry {
+  image: CachedImage;
+  group: string;
+}
+
+/**
+ * In-process cache of resized images, bounded by bytes (least recently used entries go first) and
+ * by each entry's TTL. Used when the module has no `redis` option.
+ */
+export class MemoryImageCache implements ImageCache {
+  private readonly groups = new Map<string, Set<string>>();
+  private readonly entries: LRUCache<string, MemoryEntry>;
+
+  /** @param maxBytes upper bound on the bytes held; an image larger than this is not cached. */
+  constructor(maxBytes: number) {
+    this.entries = new LRUCache<string, MemoryEntry>({
+      maxSize: maxBytes,
+      sizeCalculation: (entry, key) => entry.image.body.length + key.length + ENTRY_OVERHEAD_BYTES,
+      ttlAutopurge: false,
+      dispose: (entry, key) => this.forget(entry.group, key),
+    });
+  }
+
+  async get(key: string): Promise<CachedImage | undefined> {
+    return this.entries.get(key)?.image;
+  }
+
+  async set(ref: ImageCacheKey, image: CachedImage, ttlSeconds: number): Promise<void> {
+    const stored = this.entries.set(ref.key, { image, group: ref.group }, { ttl: ttlSeconds * 1000 });
+    if (!stored.has(ref.key)) return; // larger than the whole cache: not kept
+    let members = this.groups.get(ref.group);
+    if (!members) {
+      members = new Set();
+      this.groups.set(ref.group, members);
+    }
+    members.add(ref.key);
+  }
+
+  async purge(group: string): Promise<number> {
+    const members = [...(this.groups.get(group) ?? [])];
+    let removed = 0;
+    for (const key of members) {
+      if (this.entries.has(key)) removed += 1;
+      this.entries.delete(key);
+    }
+    this.groups.delete(group);
+    return removed;
+  }
+
+  /** Bytes currently held, as counted against `maxBytes`. */
+  get size(): number {
+    return this.entries.calculatedSize;
+  }
+
+  private forget(group: string, key: string): void {
+    const members = this.groups.get(group);
+    if (!members) return;
+    members.delete(key);
+    if (members.size === 0) this.groups.delete(group);
+  }
+}

@@ -1,0 +1,34 @@
+/** Injection token of the resolved {@link ResolvedImageResizeOptions} (defaults applied, validated). */
+export const IMAGE_RESIZE_OPTIONS = Symbol('IMAGE_RESIZE_OPTIONS');
+
+/** Injection token of the {@link ImageCache} that keeps resized images. Replace it with `useClass`/`useExisting`. */
+export const IMAGE_RESIZE_CACHE = Symbol('IMAGE_RESIZE_CACHE');
+
+/** Injection token of the {@link ImageProcessor} that decodes, resizes and encodes images (sharp by default). */
+export const IMAGE_PROCESSOR = Symbol('IMAGE_PROCESSOR');
+
+/** Injection token of the {@link ImageSourceLoader} that turns an {@link ImageSource} into bytes. */
+export const IMAGE_SOURCE_LOADER = Symbol('IMAGE_SOURCE_LOADER');
+
+/**
+ * Injection token of the ioredis client (a `Redis` or a `Cluster`) that the Redis-backed cache uses,
+ * or `null` when the module runs on the in-memory cache.
+ */
+export const IMAGE_RESIZE_REDIS = Symbol('IMAGE_RESIZE_REDIS');
+
+/** Metadata key under which `@ResizedImage()` stores its spec on a route handler. */
+export const RESIZED_IMAGE_METADATA = 'nestjs-image-resize:spec';
+
+/** Logger context of the library. */
+export const IMAGE_RESIZE_LOGGER_CONTEXT = 'ImageResize';
+
+/** 30 days, as in the original recipe. */
+export const DEFAULT_TTL_SECONDS = 30 * 24 * 3600;
+export const DEFAULT_KEY_PREFIX = 'image_resize_';
+export const DEFAULT_MEMORY_MAX_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_SOURCE_BYTES = 20 * 1024 * 1024;
+export const DEFAULT_FETCH_TIMEOUT_MS = 10_000;
+export const DEFAULT_MAX_REDIRECTS = 3;
+export const DEFAULT_MAX_INPUT_PIXELS = 40_000_000;
+export const DEFAULT_MAX_OUTPUT_DIMENSION = 4096;
+export const DEFAULT_REDIS_COMMAND_TIMEOUT_MS = 1000;

@@ -1,0 +1,41 @@
+import { createHash } from 'node:crypto';
+import type { ImageCacheKey } from './interfaces/image-cache.interface';
+import type { ResolvedResizeSpec } from './interfaces/resize-spec.interface';
+import { InvalidResizeSpecError } from './errors/image-resize.errors';
+
+/** Characters a cacheKey may contain: none of them can appear in the suffix of a group key. */
+const CACHE_KEY_PATTERN = /^[\w.:/@+-]{1,200}$/;
+
+/** Checks a cacheKey given by the application; throws a 400 {@link InvalidResizeSpecError} otherwise. */
+export function assertCacheKey(cacheKey: string): string {
+  if (typeof cacheKey !== 'string' || !CACHE_KEY_PATTERN.test(cacheKey)) {
+    throw new InvalidResizeSpecError(
+      'cacheKey must be 1-200 characters of letters, digits and _ . : / @ + -',
+    );
+  }
+  return cacheKey;
+}
+
+/** A cacheKey derived from content or a locator: `<kind>_<sha256 prefix>`. */
+export function hashedCacheKey(kind: 'url' | 'buf' | 'file', ...parts: (string | Buffer)[]): string {
+  const hash = createHash('sha256');
+  for (const part of parts) hash.update(part).update('\0');
+  return `${kind}_${hash.digest('hex').slice(0, 40)}`;
+}
+
+/**
+ * The keys of one variant: `<prefix><cacheKey>_<w>_<h>_<format>`, followed by every other field
+ * that changes the bytes (fit when not `inside`, quality when set). The group key of the cacheKey
+ * ends in `#variants`, which no variant key can contain.
+ */
+export function variantKey(prefix: string, cacheKey: string, spec: ResolvedResizeSpec): ImageCacheKey {
+  let key = `${prefix}${cacheKey}_${spec.width}_${spec.height}_${spec.format}`;
+  if (spec.fit !== 'inside') key += `_${spec.fit}`;
+  if (spec.quality !== undefined) key += `_q${spec.quality}`;
+  return { key, group: groupKey(prefix, cacheKey) };
+}
+
+/** The key of the set that lists every cached variant of a cacheKey. */
+export function groupKey(prefix: string, cacheKey: string): string {
+  return `${prefix}${cacheKey}#variants`;
+}

@@ -1,0 +1,64 @@
+import { Module, type Provider } from '@nestjs/common';
+import { MemoryImageCache } from './cache/memory-image.cache';
+import { createRedisClient } from './cache/redis-client.factory';
+import { RedisImageCache } from './cache/redis-image.cache';
+import {
+  IMAGE_PROCESSOR,
+  IMAGE_RESIZE_CACHE,
+  IMAGE_RESIZE_OPTIONS,
+  IMAGE_RESIZE_REDIS,
+  IMAGE_SOURCE_LOADER,
+} from './image-resize.constants';
+import { ConfigurableImageResizeModule, IMAGE_RESIZE_MODULE_OPTIONS } from './image-resize.module-definition';
+import { resolveImageResizeOptions } from './image-resize.options';
+import { ImageResizeService } from './image-resize.service';
+import { ResizedImageInterceptor } from './interceptors/resized-image.interceptor';
+import type { ImageResizeModuleOptions, ResolvedImageResizeOptions } from './interfaces/image-resize-options.interface';
+import { SharpImageProcessor } from './processors/sharp-image.processor';
+import { DefaultImageSourceLoader } from './sources/default-image-source.loader';
+import type { Cluster, Redis } from 'ioredis';
+
+const providers: Provider[] = [
+  {
+    provide: IMAGE_RESIZE_OPTIONS,
+    useFactory: (options: ImageResizeModuleOptions) => resolveImageResizeOptions(options),
+    inject: [IMAGE_RESIZE_MODULE_OPTIONS],
+  },
+  {
+    provide: IMAGE_RESIZE_REDIS,
+    useFactory: (options: ResolvedImageResizeOptions) =>
+      options.redis === undefined ? null : createRedisClient(options.redis),
+    inject: [IMAGE_RESIZE_OPTIONS],
+  },
+  {
+    provide: IMAGE_RESIZE_CACHE,
+    useFactory: (options: ResolvedImageResizeOptions, redis: Redis | Cluster | null) =>
+      redis ? new RedisImageCache(redis) : new MemoryImageCache(options.memory.maxBytes),
+    inject: [IMAGE_RESIZE_OPTIONS, IMAGE_RESIZE_REDIS],
+  },
+  { provide: IMAGE_PROCESSOR, useClass: SharpImageProcessor },
+  { provide: IMAGE_SOURCE_LOADER, useClass: DefaultImageSourceLoader },
+  ImageResizeService,
+  ResizedImageInterceptor,
+];
+
+/**
+ * Serves resized, cached images. Register it once with `forRoot(options)` or
+ * `forRootAsync({ imports, inject, useFactory })` (add `isGlobal: true` to use it from every module),
+ * then put `@ResizedImage()` on controller methods or inject {@link ImageResizeService}.
+ *
+ * Every part is a provider behind a token (`IMAGE_RESIZE_CACHE`, `IMAGE_PROCESSOR`,
+ * `IMAGE_SOURCE_LOADER`) and can be replaced through DI.
+ */
+@Module({
+  providers,
+  exports: [
+    ImageResizeService,
+    ResizedImageInterceptor,
+    IMAGE_RESIZE_OPTIONS,
+    IMAGE_RESIZE_CACHE,
+    IMAGE_PROCESSOR,
+    IMAGE_SOURCE_LOADER,
+  ],
+})
+export class ImageResizeModule extends ConfigurableImageResizeModule {}

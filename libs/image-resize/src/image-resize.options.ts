@@ -1,0 +1,124 @@
+import {
+  DEFAULT_FETCH_TIMEOUT_MS,
+  DEFAULT_KEY_PREFIX,
+  DEFAULT_MAX_INPUT_PIXELS,
+  DEFAULT_MAX_OUTPUT_DIMENSION,
+  DEFAULT_MAX_REDIRECTS,
+  DEFAULT_MAX_SOURCE_BYTES,
+  DEFAULT_MEMORY_MAX_BYTES,
+  DEFAULT_TTL_SECONDS,
+} from './image-resize.constants';
+import { ImageResizeConfigError } from './errors/image-resize.errors';
+import type {
+  ImageResizeModuleOptions,
+  ResolvedImageResizeOptions,
+} from './interfaces/image-resize-options.interface';
+
+const KNOWN_OPTIONS = new Set<string>([
+  'redis',
+  'memory',
+  'ttl',
+  'keyPrefix',
+  'allowRedraw',
+  'maxSourceBytes',
+  'fetchTimeoutMs',
+  'maxRedirects',
+  'maxInputPixels',
+  'maxOutputWidth',
+  'maxOutputHeight',
+]);
+
+function positiveInteger(name: string, value: unknown, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    throw new ImageResizeConfigError(
+      `option "${name}" must be an integer >= ${min}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
+function checkRedis(redis: unknown): void {
+  if (redis === undefined) return;
+  if (typeof redis === 'string') {
+    let url: URL;
+    try {
+      url = new URL(redis);
+    } catch {
+      throw new ImageResizeConfigError(
+        'option "redis" must be a URL such as redis://127.0.0.1:6379, ioredis options, or { cluster: [...] }',
+      );
+    }
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+      throw new ImageResizeConfigError(
+        `option "redis" must use the redis: or rediss: scheme, got "${url.protocol}"`,
+      );
+    }
+    return;
+  }
+  if (typeof redis !== 'object' || redis === null || Array.isArray(redis)) {
+    throw new ImageResizeConfigError(
+      'option "redis" must be a URL string, ioredis options, or { cluster: [...] }',
+    );
+  }
+  if ('cluster' in redis) {
+    const nodes = (redis as { cluster: unknown }).cluster;
+    if (!Array.isArray(nodes) || nodes.length === 0) {
+      throw new ImageResizeConfigError('option "redis.cluster" must be a non-empty array of nodes');
+    }
+  }
+}
+
+/**
+ * Applies the defaults to the module's options and validates them. Throws an
+ * {@link ImageResizeConfigError} that names the offending option; nothing falls back silently.
+ */
+export function resolveImageResizeOptions(
+  options: ImageResizeModuleOptions | undefined | null,
+): ResolvedImageResizeOptions {
+  const opts: ImageResizeModuleOptions = options ?? {};
+  if (typeof opts !== 'object' || Array.isArray(opts)) {
+    throw new ImageResizeConfigError('options must be an object');
+  }
+  for (const key of Object.keys(opts)) {
+    if (!KNOWN_OPTIONS.has(key)) {
+      throw new ImageResizeConfigError(
+        `unknown option "${key}"; known options are: ${[...KNOWN_OPTIONS].join(', ')}`,
+      );
+    }
+  }
+  checkRedis(opts.redis);
+  if (opts.memory !== undefined && (typeof opts.memory !== 'object' || opts.memory === null)) {
+    throw new ImageResizeConfigError('option "memory" must be an object such as { maxBytes: 67108864 }');
+  }
+  if (opts.memory && opts.redis !== undefined) {
+    throw new ImageResizeConfigError(
+      'options "memory" and "redis" exclude each other: "memory" configures the cache used without Redis',
+    );
+  }
+  const keyPrefix = opts.keyPrefix ?? DEFAULT_KEY_PREFIX;
+  if (typeof keyPrefix !== 'string' || !/^[\w.:-]{0,64}$/.test(keyPrefix)) {
+    throw new ImageResizeConfigError(
+      'option "keyPrefix" must be at most 64 characters of letters, digits, "_", ".", ":" or "-"',
+    );
+  }
+  const allowRedraw = opts.allowRedraw ?? false;
+  if (typeof allowRedraw !== 'boolean' && typeof allowRedraw !== 'function') {
+    throw new ImageResizeConfigError('option "allowRedraw" must be a boolean or a function (request) => boolean');
+  }
+  return {
+    redis: opts.redis,
+    memory: {
+      maxBytes: positiveInteger('memory.maxBytes', opts.memory?.maxBytes, DEFAULT_MEMORY_MAX_BYTES, 1024),
+    },
+    ttl: positiveInteger('ttl', opts.ttl, DEFAULT_TTL_SECONDS),
+    keyPrefix,
+    allowRedraw,
+    maxSourceBytes: positiveInteger('maxSourceBytes', opts.maxSourceBytes, DEFAULT_MAX_SOURCE_BYTES),
+    fetchTimeoutMs: positiveInteger('fetchTimeoutMs', opts.fetchTimeoutMs, DEFAULT_FETCH_TIMEOUT_MS),
+    maxRedirects: positiveInteger('maxRedirects', opts.maxRedirects, DEFAULT_MAX_REDIRECTS, 0),
+    maxInputPixels: positiveInteger('maxInputPixels', opts.maxInputPixels, DEFAULT_MAX_INPUT_PIXELS),
+    maxOutputWidth: positiveInteger('maxOutputWidth', opts.maxOutputWidth, DEFAULT_MAX_OUTPUT_DIMENSION),
+    maxOutputHeight: positiveInteger('maxOutputHeight', opts.maxOutputHeight, DEFAULT_MAX_OUTPUT_DIMENSION),
+  };
+}

@@ -1,0 +1,206 @@
+import { stat } from 'node:fs/promises';
+import { resolve as resolvePath } from 'node:path';
+import { Readable } from 'node:stream';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import etag from 'etag';
+import {
+  IMAGE_PROCESSOR,
+  IMAGE_RESIZE_CACHE,
+  IMAGE_RESIZE_LOGGER_CONTEXT,
+  IMAGE_RESIZE_OPTIONS,
+  IMAGE_SOURCE_LOADER,
+} from './image-resize.constants';
+import { ImageNotFoundError, InvalidResizeSpecError } from './errors/image-resize.errors';
+import { assertCacheKey, groupKey, hashedCacheKey, variantKey } from './image-resize.keys';
+import type { CachedImage, ImageCache, ImageCacheKey } from './interfaces/image-cache.interface';
+import type { ImageProcessor } from './interfaces/image-processor.interface';
+import type { ResolvedImageResizeOptions } from './interfaces/image-resize-options.interface';
+import type { ImageSource, ImageSourceDescriptor, LoadedSource } from './interfaces/image-source.interface';
+import type { ImageSourceLoader } from './interfaces/image-source-loader.interface';
+import type { FitMode, OutputFormat, ResizeSpec, ResolvedResizeSpec } from './interfaces/resize-spec.interface';
+import type { CacheStatus, ResizedImageResult } from './interfaces/resized-image.interface';
+
+const FORMATS: readonly OutputFormat[] = ['png', 'jpeg', 'webp', 'avif'];
+const FITS: readonly FitMode[] = ['inside', 'cover', 'contain', 'fill'];
+
+/**
+ * Resizes images and caches the results. Usable on its own (from a resolver, a job, a custom
+ * controller) as well as through `@ResizedImage()`, which is a thin HTTP adapter over it.
+ *
+ * The pipeline runs one way: spec and source give a cache key; a hit is returned as it is; a miss
+ * loads the source (bounded), processes it (sharp), stores it, and returns it. Concurrent misses for
+ * the same key in this process share one load and one resize.
+ */
+@Injectable()
+export class ImageResizeService {
+  private readonly logger = new Logger(IMAGE_RESIZE_LOGGER_CONTEXT);
+  private readonly inflight = new Map<string, Promise<ResizedImageResult>>();
+
+  constructor(
+    @Inject(IMAGE_RESIZE_OPTIONS) private readonly options: ResolvedImageResizeOptions,
+    @Inject(IMAGE_RESIZE_CACHE) private readonly cache: ImageCache,
+    @Inject(IMAGE_PROCESSOR) private readonly processor: ImageProcessor,
+    @Inject(IMAGE_SOURCE_LOADER) private readonly loader: ImageSourceLoader,
+  ) {}
+
+  /**
+   * Returns the resized image for `source` and `spec`, from the cache when it is there.
+   *
+   * @param source an http(s) URL, a Buffer, a readable stream, or `{ url | buffer | stream | path, cacheKey? }`
+   * @param spec the box, format and cache behaviour; see {@link ResizeSpec}
+   * @throws ImageResizeError subclasses that carry the HTTP status to answer with (400, 403, 404, 422, 502, 504)
+   */
+  async resize(source: ImageSource, spec: ResizeSpec): Promise<ResizedImageResult> {
+    const resolved = this.resolveSpec(spec);
+    const descriptor = toDescriptor(source);
+    let preloaded: LoadedSource | undefined;
+    let cacheKey = spec.cacheKey ?? descriptor.cacheKey;
+    if (cacheKey !== undefined) {
+      assertCacheKey(cacheKey);
+    } else if (descriptor.stream !== undefined) {
+      // A stream can only be named by its content, so it is read before the lookup.
+      preloaded = await this.loader.load(descriptor);
+      cacheKey = hashedCacheKey('buf', preloaded.body);
+    } else {
+      cacheKey = await derivedCacheKey(descriptor);
+    }
+    const ref = variantKey(this.options.keyPrefix, cacheKey, resolved);
+
+    let status: CacheStatus = 'MISS';
+    if (resolved.redraw) {
+      status = 'BYPASS';
+    } else {
+      const lookup = await this.lookup(ref.key);
+      if (lookup === 'unavailable') status = 'BYPASS';
+      else if (lookup) return toResult(lookup, 'HIT', resolved.ttl, ref.key);
+      const pending = this.inflight.get(ref.key);
+      if (pending) return pending;
+    }
+
+    const work = this.produce(descriptor, preloaded, resolved, ref, status);
+    if (!resolved.redraw) {
+      this.inflight.set(ref.key, work);
+      void work.then(
+        () => this.inflight.delete(ref.key),
+        () => this.inflight.delete(ref.key),
+      );
+    }
+    return work;
+  }
+
+  /**
+   * Removes every cached variant (all sizes and formats) of `cacheKey`.
+   *
+   * @returns how many variants were removed
+   */
+  async purge(cacheKey: string): Promise<number> {
+    assertCacheKey(cacheKey);
+    return this.cache.purge(groupKey(this.options.keyPrefix, cacheKey));
+  }
+
+  private async produce(
+    descriptor: ImageSourceDescriptor,
+    preloaded: LoadedSource | undefined,
+    spec: ResolvedResizeSpec,
+    ref: ImageCacheKey,
+    status: CacheStatus,
+  ): Promise<ResizedImageResult> {
+    const started = Date.now();
+    const loaded = preloaded ?? (await this.loader.load(descriptor));
+    const processed = await this.processor.process(loaded.body, spec);
+    const image: CachedImage = { ...processed, etag: etag(processed.body), createdAt: Date.now() };
+    if (status !== 'BYPASS' || spec.redraw) {
+      try {
+        await this.cache.set(ref, image, spec.ttl);
+      } catch (error) {
+        this.logger.warn(`Could not cache ${ref.key}: ${(error as Error).message}`);
+      }
+    }
+    this.logger.debug(
+      `${status} ${ref.key}: ${loaded.body.length} -> ${image.body.length} bytes in ${Date.now() - started} ms`,
+    );
+    return toResult(image, status, spec.ttl, ref.key);
+  }
+
+  private async lookup(key: string): Promise<CachedImage | undefined | 'unavailable'> {
+    try {
+      return await this.cache.get(key);
+    } catch (error) {
+      this.logger.debug(`Cache lookup of ${key} failed: ${(error as Error).message}`);
+      return 'unavailable';
+    }
+  }
+
+  private resolveSpec(spec: ResizeSpec): ResolvedResizeSpec {
+    if (typeof spec !== 'object' || spec === null) {
+      throw new InvalidResizeSpecError('A resize spec { width, height } is required');
+    }
+    const { maxOutputWidth, maxOutputHeight } = this.options;
+    const width = dimension('width', spec.width, maxOutputWidth);
+    const height = dimension('height', spec.height, maxOutputHeight);
+    const format = spec.format ?? 'png';
+    if (!FORMATS.includes(format)) {
+      throw new InvalidResizeSpecError(`format must be one of ${FORMATS.join(', ')}`);
+    }
+    const fit = spec.fit ?? 'inside';
+    if (!FITS.includes(fit)) {
+      throw new InvalidResizeSpecError(`fit must be one of ${FITS.join(', ')}`);
+    }
+    if (spec.quality !== undefined && !(Number.isInteger(spec.quality) && spec.quality >= 1 && spec.quality <= 100)) {
+      throw new InvalidResizeSpecError('quality must be an integer from 1 to 100');
+    }
+    const ttl = spec.ttl ?? this.options.ttl;
+    if (!Number.isSafeInteger(ttl) || ttl < 1) {
+      throw new InvalidResizeSpecError('ttl must be a positive integer number of seconds');
+    }
+    return { width, height, format, fit, quality: spec.quality, ttl, redraw: spec.redraw === true };
+  }
+}
+
+function dimension(name: string, value: unknown, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new InvalidResizeSpecError(`${name} must be an integer from 1 to ${max}`);
+  }
+  return value;
+}
+
+function toResult(image: CachedImage, cacheStatus: CacheStatus, ttl: number, key: string): ResizedImageResult {
+  return {
+    body: image.body,
+    contentType: image.contentType,
+    etag: image.etag,
+    width: image.width,
+    height: image.height,
+    format: image.format,
+    cacheStatus,
+    ttl,
+    key,
+  };
+}
+
+/** Normalises the four shapes of {@link ImageSource} into a descriptor. */
+function toDescriptor(source: ImageSource): ImageSourceDescriptor {
+  if (typeof source === 'string') return { url: source };
+  if (Buffer.isBuffer(source)) return { buffer: source };
+  if (source instanceof Readable) return { stream: source };
+  if (typeof source === 'object' && source !== null) {
+    const given = (['url', 'buffer', 'stream', 'path'] as const).filter((k) => source[k] !== undefined);
+    if (given.length === 1) return source;
+  }
+  throw new TypeError(
+    'An image source must be a URL string, a Buffer, a Readable, or an object with exactly one of url, buffer, stream, path',
+  );
+}
+
+/** A cacheKey for a source that has none: the URL, the file's identity, or the bytes, hashed. */
+async function derivedCacheKey(source: ImageSourceDescriptor): Promise<string> {
+  if (source.url !== undefined) return hashedCacheKey('url', source.url);
+  if (source.buffer !== undefined) return hashedCacheKey('buf', source.buffer);
+  const path = resolvePath(source.path as string);
+  try {
+    const info = await stat(path);
+    return hashedCacheKey('file', path, String(info.mtimeMs), String(info.size));
+  } catch (error) {
+    throw new ImageNotFoundError('Image file not found', { cause: error });
+  }
+}

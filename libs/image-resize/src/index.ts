@@ -1,0 +1,56 @@
+export { ImageResizeModule } from './image-resize.module';
+export type {
+  ImageResizeModuleAsyncOptions,
+  ImageResizeModuleRootOptions,
+} from './image-resize.module-definition';
+export { IMAGE_RESIZE_MODULE_OPTIONS } from './image-resize.module-definition';
+export { ImageResizeService } from './image-resize.service';
+export { ResizedImage, type ResizedImageOptions } from './decorators/resized-image.decorator';
+export { ResizedImageInterceptor } from './interceptors/resized-image.interceptor';
+export { resolveImageResizeOptions } from './image-resize.options';
+export {
+  IMAGE_PROCESSOR,
+  IMAGE_RESIZE_CACHE,
+  IMAGE_RESIZE_OPTIONS,
+  IMAGE_RESIZE_REDIS,
+  IMAGE_SOURCE_LOADER,
+  RESIZED_IMAGE_METADATA,
+  DEFAULT_KEY_PREFIX,
+  DEFAULT_TTL_SECONDS,
+  DEFAULT_MEMORY_MAX_BYTES,
+  DEFAULT_MAX_SOURCE_BYTES,
+  DEFAULT_FETCH_TIMEOUT_MS,
+  DEFAULT_MAX_REDIRECTS,
+  DEFAULT_MAX_INPUT_PIXELS,
+  DEFAULT_MAX_OUTPUT_DIMENSION,
+} from './image-resize.constants';
+export {
+  ImageResizeError,
+  ImageResizeConfigError,
+  InvalidResizeSpecError,
+  ImageNotFoundError,
+  SourceNotAllowedError,
+  InvalidImageError,
+  SourceTooLargeError,
+  UpstreamError,
+  UpstreamTimeoutError,
+} from './errors/image-resize.errors';
+export { MemoryImageCache } from './cache/memory-image.cache';
+export { RedisImageCache } from './cache/redis-image.cache';
+export { encodeCachedImage, decodeCachedImage } from './cache/cached-image.codec';
+export { SharpImageProcessor } from './processors/sharp-image.processor';
+export { DefaultImageSourceLoader } from './sources/default-image-source.loader';
+export { HttpImageSource, type HttpFetchLimits } from './sources/http-image.source';
+export type {
+  ImageResizeModuleOptions,
+  ImageResizeModuleExtras,
+  ResolvedImageResizeOptions,
+  RedisClusterConfig,
+  RedrawRequest,
+} from './interfaces/image-resize-options.interface';
+export type { ResizeSpec, ResolvedResizeSpec, OutputFormat, FitMode } from './interfaces/resize-spec.interface';
+export type { ImageSource, ImageSourceDescriptor, LoadedSource } from './interfaces/image-source.interface';
+export type { ResizedImageResult, CacheStatus } from './interfaces/resized-image.interface';
+export type { ImageCache, CachedImage, ImageCacheKey } from './interfaces/image-cache.interface';
+export type { ImageProcessor, ProcessedImage } from './interfaces/image-processor.interface';
+export type { ImageSourceLoader } from './interfaces/image-source-loader.interface';

@@ -1,0 +1,86 @@
+import {
+  type CallHandler,
+  type ExecutionContext,
+  Inject,
+  Injectable,
+  Logger,
+  type NestInterceptor,
+  StreamableFile,
+} from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { Request, Response } from 'express';
+import fresh from 'fresh';
+import { from, type Observable, switchMap } from 'rxjs';
+import { IMAGE_RESIZE_LOGGER_CONTEXT, IMAGE_RESIZE_OPTIONS, RESIZED_IMAGE_METADATA } from '../image-resize.constants';
+import { ImageNotFoundError } from '../errors/image-resize.errors';
+import { ImageResizeService } from '../image-resize.service';
+import type { ResolvedImageResizeOptions, RedrawRequest } from '../interfaces/image-resize-options.interface';
+import type { ImageSource } from '../interfaces/image-source.interface';
+import type { ResizeSpec } from '../interfaces/resize-spec.interface';
+import type { ResizedImageResult } from '../interfaces/resized-image.interface';
+
+/**
+ * Turns what a `@ResizedImage()` handler returns into an image response. Applied by the decorator;
+ * subclass it and override the protected hooks to change how redraw is decided or headers are set.
+ */
+@Injectable()
+export class ResizedImageInterceptor implements NestInterceptor {
+  protected readonly logger = new Logger(IMAGE_RESIZE_LOGGER_CONTEXT);
+
+  constructor(
+    protected readonly service: ImageResizeService,
+    protected readonly reflector: Reflector,
+    @Inject(IMAGE_RESIZE_OPTIONS) protected readonly options: ResolvedImageResizeOptions,
+  ) {}
+
+  intercept(context: ExecutionContext, next: CallHandler<ImageSource | null | undefined>): Observable<unknown> {
+    const spec = this.reflector.get<ResizeSpec | undefined>(RESIZED_IMAGE_METADATA, context.getHandler());
+    if (!spec || context.getType() !== 'http') return next.handle();
+    const http = context.switchToHttp();
+    const request = http.getRequest<Request>();
+    const response = http.getResponse<Response>();
+    return next.handle().pipe(
+      switchMap((source) =>
+        from(this.respond(source, { ...spec, redraw: this.isRedrawAllowed(request) }, request, response)),
+      ),
+    );
+  }
+
+  /** Whether this request's `?redraw` may bypass the cache. */
+  protected isRedrawAllowed(request: Request): boolean {
+    const query = request.query as Record<string, unknown> | undefined;
+    if (!query || query.redraw === undefined) return false;
+    const allow = this.options.allowRedraw;
+    const allowed = typeof allow === 'function' ? allow(request as unknown as RedrawRequest) === true : allow;
+    if (!allowed) this.logger.debug(`Ignored ?redraw on ${request.path}: not allowed by allowRedraw`);
+    return allowed;
+  }
+
+  /** Sets the caching and content headers of a resized image. */
+  protected setHeaders(response: Response, image: ResizedImageResult): void {
+    response.setHeader('Content-Type', image.contentType);
+    response.setHeader('Cache-Control', `public, max-age=${image.ttl}`);
+    response.setHeader('Expires', new Date(Date.now() + image.ttl * 1000).toUTCString());
+    response.setHeader('ETag', image.etag);
+    response.setHeader('X-Cache', image.cacheStatus);
+    response.setHeader('X-Content-Type-Options', 'nosniff');
+  }
+
+  private async respond(
+    source: ImageSource | null | undefined,
+    spec: ResizeSpec,
+    request: Request,
+    response: Response,
+  ): Promise<StreamableFile | undefined> {
+    if (source === null || source === undefined) throw new ImageNotFoundError();
+    const image = await this.service.resize(source, spec);
+    this.setHeaders(response, image);
+    if (fresh(request.headers, { etag: image.etag })) {
+      response.status(304);
+      return undefined;
+    }
+    response.setHeader('Content-Length', image.body.length);
+    if (request.method === 'HEAD') return undefined;
+    return new StreamableFile(image.body, { type: image.contentType, length: image.body.length });
+  }
+}

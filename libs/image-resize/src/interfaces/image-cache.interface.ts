@@ -1,0 +1,37 @@
+import type { OutputFormat } from './resize-spec.interface';
+
+/** One cached variant: the bytes plus the little that the HTTP response needs. */
+export interface CachedImage {
+  body: Buffer;
+  contentType: string;
+  etag: string;
+  width: number;
+  height: number;
+  format: OutputFormat;
+  /** Epoch milliseconds when the image was made. */
+  createdAt: number;
+}
+
+/** The keys of one variant: its own key, and the key of the group of all variants of one cacheKey. */
+export interface ImageCacheKey {
+  /** Key of this variant, e.g. `image_resize_logo_small_acme_256_256_png`. */
+  key: string;
+  /** Key of the index of every variant of the same cacheKey; what {@link ImageCache.purge} takes. */
+  group: string;
+}
+
+/**
+ * Storage for resized images. The library ships a Redis and an in-memory implementation; provide
+ * your own under the `IMAGE_RESIZE_CACHE` token to keep images elsewhere.
+ *
+ * Implementations must be binary-safe, give every entry a TTL, never store partial entries, and
+ * remove only keys they created (no `FLUSHDB`, no `KEYS`).
+ */
+export interface ImageCache {
+  /** The cached variant, or `undefined` when absent or expired. */
+  get(key: string): Promise<CachedImage | undefined>;
+  /** Stores a variant for `ttlSeconds` and records it in its group. */
+  set(ref: ImageCacheKey, image: CachedImage, ttlSeconds: number): Promise<void>;
+  /** Removes every variant recorded in `group`; resolves to how many were removed. */
+  purge(group: string): Promise<number>;
+}

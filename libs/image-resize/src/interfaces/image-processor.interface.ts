@@ -1,0 +1,18 @@
+import type { OutputFormat, ResolvedResizeSpec } from './resize-spec.interface';
+
+/** The result of an {@link ImageProcessor}. */
+export interface ProcessedImage {
+  body: Buffer;
+  contentType: string;
+  width: number;
+  height: number;
+  format: OutputFormat;
+}
+
+/**
+ * Decodes an original image, checks it, resizes and encodes it. Knows nothing of HTTP or caches.
+ * Must throw an {@link InvalidImageError} for input that is not an accepted, valid image.
+ */
+export interface ImageProcessor {
+  process(input: Buffer, spec: ResolvedResizeSpec): Promise<ProcessedImage>;
+}

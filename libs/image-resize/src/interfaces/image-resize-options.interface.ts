@@ -1,0 +1,70 @@
+import type { ClusterNode, ClusterOptions, RedisOptions } from 'ioredis';
+
+/** The request as the `allowRedraw` callback sees it (Express's request, or any object with `query`). */
+export interface RedrawRequest {
+  query?: Record<string, unknown>;
+  headers?: Record<string, string | string[] | undefined>;
+  [key: string]: unknown;
+}
+
+/** Redis Cluster configuration: the seed nodes and ioredis cluster options. */
+export interface RedisClusterConfig {
+  cluster: ClusterNode[];
+  options?: ClusterOptions;
+}
+
+/** Options of {@link ImageResizeModule.forRoot} / `forRootAsync`. Every field is optional. */
+export interface ImageResizeModuleOptions {
+  /**
+   * Redis to cache in: a URL (`redis://host:6379/0`), ioredis options, or `{ cluster: nodes, options? }`.
+   * Absent: a bounded in-memory LRU cache inside the process.
+   */
+  redis?: string | RedisOptions | RedisClusterConfig;
+  /** The in-memory cache used when `redis` is absent. */
+  memory?: {
+    /** Upper bound on the bytes the in-memory cache holds (least recently used go first). Default 64 MiB. */
+    maxBytes?: number;
+  };
+  /** Seconds a resized image is cached, and `max-age` sent to clients. Default 2592000 (30 days). */
+  ttl?: number;
+  /** Prefix of every cache key. Default `image_resize_`. */
+  keyPrefix?: string;
+  /**
+   * Whether `?redraw` on a request may bypass the cache: `true`, `false` (default), or a function of
+   * the request (e.g. only for admins). When not allowed, `?redraw` is ignored.
+   */
+  allowRedraw?: boolean | ((request: RedrawRequest) => boolean);
+  /** Most bytes read from a source (URL, stream, file). Default 20 MiB. */
+  maxSourceBytes?: number;
+  /** Milliseconds allowed for fetching a URL source, body included. Default 10000. */
+  fetchTimeoutMs?: number;
+  /** Redirects followed when fetching a URL. Default 3. */
+  maxRedirects?: number;
+  /** Most pixels (width x height) of an original, checked from its header before decoding. Default 40 MP. */
+  maxInputPixels?: number;
+  /** Largest output width a spec may ask for. Default 4096. */
+  maxOutputWidth?: number;
+  /** Largest output height a spec may ask for. Default 4096. */
+  maxOutputHeight?: number;
+}
+
+/** {@link ImageResizeModuleOptions} with every default applied; inject it with `IMAGE_RESIZE_OPTIONS`. */
+export interface ResolvedImageResizeOptions {
+  redis?: string | RedisOptions | RedisClusterConfig;
+  memory: { maxBytes: number };
+  ttl: number;
+  keyPrefix: string;
+  allowRedraw: boolean | ((request: RedrawRequest) => boolean);
+  maxSourceBytes: number;
+  fetchTimeoutMs: number;
+  maxRedirects: number;
+  maxInputPixels: number;
+  maxOutputWidth: number;
+  maxOutputHeight: number;
+}
+
+/** Extra options of `forRoot`/`forRootAsync` that change the module graph rather than the behaviour. */
+export interface ImageResizeModuleExtras {
+  /** Register the module globally, so that every module can use the service and the decorator. Default false. */
+  isGlobal?: boolean;
+}

@@ -1,0 +1,99 @@
+import { Inject, Injectable } from '@nestjs/common';
+import sharp, { type Metadata, type Sharp } from 'sharp';
+import { IMAGE_RESIZE_OPTIONS } from '../image-resize.constants';
+import { InvalidImageError, SourceTooLargeError } from '../errors/image-resize.errors';
+import type { ImageProcessor, ProcessedImage } from '../interfaces/image-processor.interface';
+import type { ResolvedImageResizeOptions } from '../interfaces/image-resize-options.interface';
+import type { OutputFormat, ResolvedResizeSpec } from '../interfaces/resize-spec.interface';
+
+/** Input formats accepted by default, as sharp names them after reading the bytes. */
+const ACCEPTED_INPUT_FORMATS = new Set<string>(['jpeg', 'png', 'webp', 'gif', 'heif', 'tiff']);
+
+const CONTENT_TYPES: Record<OutputFormat, string> = {
+  png: 'image/png',
+  jpeg: 'image/jpeg',
+  webp: 'image/webp',
+  avif: 'image/avif',
+};
+
+const TRANSPARENT = { r: 0, g: 0, b: 0, alpha: 0 };
+const WHITE = { r: 255, g: 255, b: 255, alpha: 1 };
+
+/**
+ * The default {@link ImageProcessor}, built on sharp. The input's type is read from its bytes;
+ * its pixel count is checked from the header before anything is decoded. EXIF orientation is
+ * applied, metadata is stripped, PNG/WebP/AVIF keep the alpha channel and JPEG is flattened on white.
+ */
+@Injectable()
+export class SharpImageProcessor implements ImageProcessor {
+  constructor(@Inject(IMAGE_RESIZE_OPTIONS) private readonly options: ResolvedImageResizeOptions) {}
+
+  async process(input: Buffer, spec: ResolvedResizeSpec): Promise<ProcessedImage> {
+    if (input.length === 0) throw new InvalidImageError('Source image is empty');
+    const metadata = await this.readMetadata(input);
+    let image = sharp(input, {
+      limitInputPixels: this.options.maxInputPixels,
+      failOn: 'error',
+    })
+      .rotate()
+      .resize({
+        width: spec.width,
+        height: spec.height,
+        fit: spec.fit,
+        withoutEnlargement: spec.fit === 'inside',
+        background: spec.format === 'jpeg' ? WHITE : TRANSPARENT,
+      });
+    image = this.encode(image, spec);
+    try {
+      const { data, info } = await image.toBuffer({ resolveWithObject: true });
+      return {
+        body: data,
+        contentType: CONTENT_TYPES[spec.format],
+        width: info.width,
+        height: info.height,
+        format: spec.format,
+      };
+    } catch (error) {
+      throw new InvalidImageError(
+        `Source ${metadata.format} image could not be decoded`,
+        { cause: error },
+      );
+    }
+  }
+
+  /** Reads the header only: type from the magic bytes, dimensions for the pixel limit. */
+  private async readMetadata(input: Buffer): Promise<Metadata> {
+    let metadata: Metadata;
+    try {
+      metadata = await sharp(input, { limitInputPixels: false }).metadata();
+    } catch (error) {
+      throw new InvalidImageError('Source is not a supported image', { cause: error });
+    }
+    if (!metadata.format || !ACCEPTED_INPUT_FORMATS.has(metadata.format)) {
+      throw new InvalidImageError(`Source image type ${metadata.format ?? 'unknown'} is not accepted`);
+    }
+    const pixels = (metadata.width ?? 0) * (metadata.pageHeight ?? metadata.height ?? 0);
+    if (!metadata.width || !metadata.height) {
+      throw new InvalidImageError('Source image has no dimensions');
+    }
+    if (pixels > this.options.maxInputPixels) {
+      throw new SourceTooLargeError(
+        `Source image has ${metadata.width}x${metadata.height} pixels, more than the limit of ${this.options.maxInputPixels}`,
+      );
+    }
+    return metadata;
+  }
+
+  private encode(image: Sharp, spec: ResolvedResizeSpec): Sharp {
+    switch (spec.format) {
+      case 'png':
+        return image.png({ compressionLevel: 9, adaptiveFiltering: true });
+      case 'jpeg':
+        return image.flatten({ background: WHITE }).jpeg({ quality: spec.quality ?? 80, mozjpeg: true });
+      case 'webp':
+        return image.webp({ quality: spec.quality ?? 80 });
+      case 'avif':
+        return image.avif({ quality: spec.quality ?? 50, effort: 3 });
+    }
+  }
+}

@@ -1,0 +1,25 @@
+import { Module } from '@nestjs/common';
+import { ConfigModule, ConfigService } from '@nestjs/config';
+import { ImageResizeModule } from 'nestjs-image-resize';
+import { AssetsController } from './assets/assets.controller';
+import { AssetsService } from './assets/assets.service';
+import { OriginalsController } from './originals/originals.controller';
+import { OriginalsService } from './originals/originals.service';
+
+@Module({
+  imports: [
+    ConfigModule.forRoot({ isGlobal: true }),
+    ImageResizeModule.forRootAsync({
+      inject: [ConfigService],
+      useFactory: (config: ConfigService) => ({
+        // Redis when REDIS_URL is set, the bounded in-memory cache otherwise.
+        redis: config.get<string>('REDIS_URL') || undefined,
+        // Lets `?redraw` re-create a logo while developing; keep it off (the default) in production.
+        allowRedraw: config.get<string>('NODE_ENV') !== 'production',
+      }),
+    }),
+  ],
+  controllers: [AssetsController, OriginalsController],
+  providers: [AssetsService, OriginalsService],
+})
+export class AppModule {}
