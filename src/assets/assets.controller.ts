@@ -3,8 +3,7 @@ import type { Request } from 'express';
 import { ResizedImage, type ImageSource } from 'nestjs-image-resize';
 import { type Asset, AssetsService } from './assets.service';
 
-const escapeHtml = (text: string) =>
-  text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 @Controller()
 export class AssetsController {
@@ -14,7 +13,10 @@ export class AssetsController {
   @Get()
   @Header('Content-Type', 'text/html; charset=utf-8')
   index(): string {
-    const rows = this.assets.all().map((asset) => this.row(asset)).join('\n');
+    const rows = this.assets
+      .all()
+      .map((asset) => this.row(asset))
+      .join('\n');
     return `<!doctype html>
 <html lang="en">
 <head>

@@ -13,7 +13,10 @@ import { ConfigurableImageResizeModule, IMAGE_RESIZE_MODULE_OPTIONS } from './im
 import { resolveImageResizeOptions } from './image-resize.options';
 import { ImageResizeService } from './image-resize.service';
 import { ResizedImageInterceptor } from './interceptors/resized-image.interceptor';
-import type { ImageResizeModuleOptions, ResolvedImageResizeOptions } from './interfaces/image-resize-options.interface';
+import type {
+  ImageResizeModuleOptions,
+  ResolvedImageResizeOptions,
+} from './interfaces/image-resize-options.interface';
 import { SharpImageProcessor } from './processors/sharp-image.processor';
 import { DefaultImageSourceLoader } from './sources/default-image-source.loader';
 import type { Cluster, Redis } from 'ioredis';

@@ -104,7 +104,9 @@ export function resolveImageResizeOptions(
   }
   const allowRedraw = opts.allowRedraw ?? false;
   if (typeof allowRedraw !== 'boolean' && typeof allowRedraw !== 'function') {
-    throw new ImageResizeConfigError('option "allowRedraw" must be a boolean or a function (request) => boolean');
+    throw new ImageResizeConfigError(
+      'option "allowRedraw" must be a boolean or a function (request) => boolean',
+    );
   }
   return {
     redis: opts.redis,

@@ -17,7 +17,12 @@ import type { ImageProcessor } from './interfaces/image-processor.interface';
 import type { ResolvedImageResizeOptions } from './interfaces/image-resize-options.interface';
 import type { ImageSource, ImageSourceDescriptor, LoadedSource } from './interfaces/image-source.interface';
 import type { ImageSourceLoader } from './interfaces/image-source-loader.interface';
-import type { FitMode, OutputFormat, ResizeSpec, ResolvedResizeSpec } from './interfaces/resize-spec.interface';
+import type {
+  FitMode,
+  OutputFormat,
+  ResizeSpec,
+  ResolvedResizeSpec,
+} from './interfaces/resize-spec.interface';
 import type { CacheStatus, ResizedImageResult } from './interfaces/resized-image.interface';
 
 const FORMATS: readonly OutputFormat[] = ['png', 'jpeg', 'webp', 'avif'];
@@ -146,7 +151,10 @@ export class ImageResizeService {
     if (!FITS.includes(fit)) {
       throw new InvalidResizeSpecError(`fit must be one of ${FITS.join(', ')}`);
     }
-    if (spec.quality !== undefined && !(Number.isInteger(spec.quality) && spec.quality >= 1 && spec.quality <= 100)) {
+    if (
+      spec.quality !== undefined &&
+      !(Number.isInteger(spec.quality) && spec.quality >= 1 && spec.quality <= 100)
+    ) {
       throw new InvalidResizeSpecError('quality must be an integer from 1 to 100');
     }
     const ttl = spec.ttl ?? this.options.ttl;
@@ -164,7 +172,12 @@ function dimension(name: string, value: unknown, max: number): number {
   return value;
 }
 
-function toResult(image: CachedImage, cacheStatus: CacheStatus, ttl: number, key: string): ResizedImageResult {
+function toResult(
+  image: CachedImage,
+  cacheStatus: CacheStatus,
+  ttl: number,
+  key: string,
+): ResizedImageResult {
   return {
     body: image.body,
     contentType: image.contentType,

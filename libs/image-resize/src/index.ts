@@ -48,7 +48,12 @@ export type {
   RedisClusterConfig,
   RedrawRequest,
 } from './interfaces/image-resize-options.interface';
-export type { ResizeSpec, ResolvedResizeSpec, OutputFormat, FitMode } from './interfaces/resize-spec.interface';
+export type {
+  ResizeSpec,
+  ResolvedResizeSpec,
+  OutputFormat,
+  FitMode,
+} from './interfaces/resize-spec.interface';
 export type { ImageSource, ImageSourceDescriptor, LoadedSource } from './interfaces/image-source.interface';
 export type { ResizedImageResult, CacheStatus } from './interfaces/resized-image.interface';
 export type { ImageCache, CachedImage, ImageCacheKey } from './interfaces/image-cache.interface';

@@ -2,7 +2,10 @@ import { Logger } from '@nestjs/common';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, IMAGE_RESIZE_LOGGER_CONTEXT } from '../image-resize.constants';
 import { ImageResizeConfigError } from '../errors/image-resize.errors';
-import type { RedisClusterConfig, ResolvedImageResizeOptions } from '../interfaces/image-resize-options.interface';
+import type {
+  RedisClusterConfig,
+  ResolvedImageResizeOptions,
+} from '../interfaces/image-resize-options.interface';
 
 /**
  * Defaults that keep a slow or absent Redis from holding requests: a command fails after a short

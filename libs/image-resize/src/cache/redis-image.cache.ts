@@ -43,7 +43,11 @@ export class RedisImageCache implements ImageCache, OnModuleDestroy {
       await this.indexCommands(this.client.pipeline(), ref, ttlMs).exec();
       return;
     }
-    const results = await this.indexCommands(this.client.multi().set(ref.key, data, 'PX', ttlMs), ref, ttlMs).exec();
+    const results = await this.indexCommands(
+      this.client.multi().set(ref.key, data, 'PX', ttlMs),
+      ref,
+      ttlMs,
+    ).exec();
     const failed = results?.find(([error]) => error);
     if (failed) throw failed[0];
   }

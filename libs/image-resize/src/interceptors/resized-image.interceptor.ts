@@ -11,7 +11,11 @@ import { Reflector } from '@nestjs/core';
 import type { Request, Response } from 'express';
 import fresh from 'fresh';
 import { from, type Observable, switchMap } from 'rxjs';
-import { IMAGE_RESIZE_LOGGER_CONTEXT, IMAGE_RESIZE_OPTIONS, RESIZED_IMAGE_METADATA } from '../image-resize.constants';
+import {
+  IMAGE_RESIZE_LOGGER_CONTEXT,
+  IMAGE_RESIZE_OPTIONS,
+  RESIZED_IMAGE_METADATA,
+} from '../image-resize.constants';
 import { ImageNotFoundError } from '../errors/image-resize.errors';
 import { ImageResizeService } from '../image-resize.service';
 import type { ResolvedImageResizeOptions, RedrawRequest } from '../interfaces/image-resize-options.interface';
@@ -33,17 +37,22 @@ export class ResizedImageInterceptor implements NestInterceptor {
     @Inject(IMAGE_RESIZE_OPTIONS) protected readonly options: ResolvedImageResizeOptions,
   ) {}
 
-  intercept(context: ExecutionContext, next: CallHandler<ImageSource | null | undefined>): Observable<unknown> {
+  intercept(
+    context: ExecutionContext,
+    next: CallHandler<ImageSource | null | undefined>,
+  ): Observable<unknown> {
     const spec = this.reflector.get<ResizeSpec | undefined>(RESIZED_IMAGE_METADATA, context.getHandler());
     if (!spec || context.getType() !== 'http') return next.handle();
     const http = context.switchToHttp();
     const request = http.getRequest<Request>();
     const response = http.getResponse<Response>();
-    return next.handle().pipe(
-      switchMap((source) =>
-        from(this.respond(source, { ...spec, redraw: this.isRedrawAllowed(request) }, request, response)),
-      ),
-    );
+    return next
+      .handle()
+      .pipe(
+        switchMap((source) =>
+          from(this.respond(source, { ...spec, redraw: this.isRedrawAllowed(request) }, request, response)),
+        ),
+      );
   }
 
   /** Whether this request's `?redraw` may bypass the cache. */

@@ -54,10 +54,7 @@ export class SharpImageProcessor implements ImageProcessor {
         format: spec.format,
       };
     } catch (error) {
-      throw new InvalidImageError(
-        `Source ${metadata.format} image could not be decoded`,
-        { cause: error },
-      );
+      throw new InvalidImageError(`Source ${metadata.format} image could not be decoded`, { cause: error });
     }
   }
 

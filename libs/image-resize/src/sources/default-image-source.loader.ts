@@ -37,7 +37,10 @@ export class DefaultImageSourceLoader implements ImageSourceLoader {
       return { body: await readLimited(source.stream, maxBytes), declaredContentType: source.contentType };
     }
     try {
-      return { body: await readLimited(createReadStream(source.path), maxBytes), declaredContentType: source.contentType };
+      return {
+        body: await readLimited(createReadStream(source.path), maxBytes),
+        declaredContentType: source.contentType,
+      };
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') {

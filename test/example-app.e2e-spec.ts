@@ -1,0 +1,85 @@
+import type { INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import sharp from 'sharp';
+import request from 'supertest';
+import { AppModule } from '../src/app.module';
+import { startTestRedis, type TestRedis } from './support/redis-server';
+
+function binary(res: request.Response, done: (error: Error | null, body: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  res.on('data', (chunk: Buffer) => chunks.push(chunk));
+  res.on('end', () => done(null, Buffer.concat(chunks)));
+}
+
+async function startExample(): Promise<INestApplication> {
+  const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
+  const app = moduleRef.createNestApplication({ logger: ['error', 'warn'] });
+  await app.init();
+  return app;
+}
+
+const LOGOS = [
+  { slug: 'aurora', width: 256, height: 256, alpha: true },
+  { slug: 'basalt', width: 256, height: 160, alpha: false },
+  { slug: 'cobalt', width: 96, height: 96, alpha: true },
+];
+
+describe.each([
+  { cache: 'in-memory', useRedis: false },
+  { cache: 'Redis', useRedis: true },
+])('example app with the $cache cache', ({ useRedis }) => {
+  let app: INestApplication;
+  let redis: TestRedis | undefined;
+  const savedRedisUrl = process.env.REDIS_URL;
+
+  beforeAll(async () => {
+    if (useRedis) {
+      redis = await startTestRedis();
+      process.env.REDIS_URL = redis.url;
+    } else {
+      delete process.env.REDIS_URL;
+    }
+    app = await startExample();
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    if (useRedis) {
+      for (const { slug } of LOGOS) await redis?.client.del(`image_resize_logo_small_${slug}_256_256_png`);
+      await redis?.stop();
+    }
+    if (savedRedisUrl === undefined) delete process.env.REDIS_URL;
+    else process.env.REDIS_URL = savedRedisUrl;
+  });
+
+  it('renders the catalogue with a logo cell per asset and a placeholder for the one without', async () => {
+    const res = await request(app.getHttpServer()).get('/');
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/text\/html/);
+    for (const { slug } of LOGOS) expect(res.text).toContain(`<img src="/assets/${slug}/logo_small.png"`);
+    expect(res.text).toMatch(/class="placeholder"[^>]*aria-label="Dune has no logo"/);
+    expect(res.text).not.toContain('/assets/dune/logo_small.png');
+  });
+
+  it.each(LOGOS)('serves the $slug logo within 256x256, then from the cache', async (logo) => {
+    if (useRedis) await redis?.client.del(`image_resize_logo_small_${logo.slug}_256_256_png`);
+    const url = `/assets/${logo.slug}/logo_small.png`;
+    const first = await request(app.getHttpServer()).get(url).buffer(true).parse(binary);
+    expect(first.status).toBe(200);
+    expect(first.headers['content-type']).toBe('image/png');
+    const meta = await sharp(first.body).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(['png', logo.width, logo.height]);
+    expect(meta.hasAlpha ?? false).toBe(logo.alpha);
+    const second = await request(app.getHttpServer()).get(url).buffer(true).parse(binary);
+    expect(second.headers['x-cache']).toBe('HIT');
+    expect(Buffer.compare(first.body, second.body)).toBe(0);
+    if (useRedis) {
+      expect(await redis?.client.exists(`image_resize_logo_small_${logo.slug}_256_256_png`)).toBe(1);
+    }
+  });
+
+  it('answers 404 for an asset without a logo and for an unknown asset', async () => {
+    expect((await request(app.getHttpServer()).get('/assets/dune/logo_small.png')).status).toBe(404);
+    expect((await request(app.getHttpServer()).get('/assets/nope/logo_small.png')).status).toBe(404);
+  });
+});

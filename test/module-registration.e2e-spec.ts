@@ -1,0 +1,67 @@
+import { Controller, Get, type INestApplication, Module } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { ImageResizeModule, ResizedImage } from 'nestjs-image-resize';
+import request from 'supertest';
+import { transparentPng } from './support/fixtures';
+
+let logo: Buffer;
+beforeAll(async () => {
+  logo = await transparentPng();
+});
+
+@Controller('a')
+class AController {
+  @Get('logo.png')
+  @ResizedImage({ width: 100, height: 100 })
+  logo() {
+    return { buffer: logo, cacheKey: 'shared_logo' };
+  }
+}
+
+@Controller('b')
+class BController {
+  @Get('logo.png')
+  @ResizedImage({ width: 100, height: 100 })
+  logo() {
+    return { buffer: logo, cacheKey: 'shared_logo' };
+  }
+}
+
+@Module({ imports: [ImageResizeModule.forRoot({ ttl: 100, keyPrefix: 'a_' })], controllers: [AController] })
+class AModule {}
+
+@Module({ imports: [ImageResizeModule.forRoot({ ttl: 200, keyPrefix: 'b_' })], controllers: [BController] })
+class BModule {}
+
+describe('two forRoot registrations', () => {
+  let app: INestApplication;
+  afterEach(async () => app?.close());
+
+  it('keep their own options and caches: they do not collapse into one', async () => {
+    const moduleRef = await Test.createTestingModule({ imports: [AModule, BModule] }).compile();
+    app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    const a = await request(app.getHttpServer()).get('/a/logo.png');
+    const b = await request(app.getHttpServer()).get('/b/logo.png');
+    expect(a.headers['cache-control']).toBe('public, max-age=100');
+    expect(b.headers['cache-control']).toBe('public, max-age=200');
+    expect(a.headers['x-cache']).toBe('MISS');
+    // Same cacheKey, but B has its own cache: a miss there too.
+    expect(b.headers['x-cache']).toBe('MISS');
+    const again = await request(app.getHttpServer()).get('/a/logo.png');
+    expect(again.headers['x-cache']).toBe('HIT');
+  });
+
+  it('is usable from every module with isGlobal', async () => {
+    @Module({ controllers: [AController] })
+    class FeatureModule {}
+    const moduleRef = await Test.createTestingModule({
+      imports: [ImageResizeModule.forRoot({ isGlobal: true }), FeatureModule],
+    }).compile();
+    app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    const res = await request(app.getHttpServer()).get('/a/logo.png');
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toBe('image/png');
+  });
+});

@@ -1,0 +1,78 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { Redis } from 'ioredis';
+
+/** A Redis server for a test file: a private `redis-server` on a free port, or the one `REDIS_URL` names. */
+export interface TestRedis {
+  url: string;
+  /** A client of the test's own, for assertions (PTTL, STRLEN, ...). */
+  client: Redis;
+  /** Stops the private server (if one was started) and closes the client. */
+  stop(): Promise<void>;
+}
+
+/** A free TCP port on 127.0.0.1, as the kernel hands it out. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPing(url: string, child: ChildProcess | undefined, timeoutMs = 10000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    if (child && child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode}`);
+    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on('error', () => undefined);
+    try {
+      await probe.connect();
+      await probe.ping();
+      probe.disconnect();
+      return;
+    } catch (error) {
+      lastError = error;
+      probe.disconnect();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new Error(`Redis at ${url} did not answer PING: ${String(lastError)}`);
+}
+
+/**
+ * Starts `redis-server --save '' --appendonly no` on a free loopback port, or uses `REDIS_URL` when it
+ * is set. With `REDIS_URL`, every test must use its own key prefix: the database is shared.
+ */
+export async function startTestRedis(): Promise<TestRedis> {
+  if (process.env.REDIS_URL) {
+    const url = process.env.REDIS_URL;
+    await waitForPing(url, undefined);
+    const client = new Redis(url);
+    return { url, client, stop: async () => void (await client.quit()) };
+  }
+  const port = await freePort();
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' },
+  );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = `redis://127.0.0.1:${port}`;
+  await waitForPing(url, child);
+  const client = new Redis(url);
+  return {
+    url,
+    client,
+    stop: async () => {
+      client.disconnect();
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
