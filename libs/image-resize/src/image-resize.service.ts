@@ -75,20 +75,20 @@ export class ImageResizeService {
     if (resolved.redraw) {
       status = 'BYPASS';
     } else {
-      const lookup = await this.lookup(ref.key);
-      if (lookup === 'unavailable') status = 'BYPASS';
-      else if (lookup) return toResult(lookup, 'HIT', resolved.ttl, ref.key);
+      const cached = await this.lookup(ref.key);
+      if (cached === 'unavailable') status = 'BYPASS';
+      else if (cached) return toResult(cached, 'HIT', resolved.ttl, ref.key);
       const pending = this.inflight.get(ref.key);
       if (pending) return pending;
     }
 
-    const work = this.produce(descriptor, preloaded, resolved, ref, status);
+    // A redraw re-creates and re-caches; a cache that failed the lookup is not written to.
+    const store = resolved.redraw || status === 'MISS';
+    const work = this.produce(descriptor, preloaded, resolved, ref, status, store);
     if (!resolved.redraw) {
       this.inflight.set(ref.key, work);
-      void work.then(
-        () => this.inflight.delete(ref.key),
-        () => this.inflight.delete(ref.key),
-      );
+      const forget = () => this.inflight.delete(ref.key);
+      work.then(forget, forget);
     }
     return work;
   }
@@ -109,12 +109,13 @@ export class ImageResizeService {
     spec: ResolvedResizeSpec,
     ref: ImageCacheKey,
     status: CacheStatus,
+    store: boolean,
   ): Promise<ResizedImageResult> {
     const started = Date.now();
     const loaded = preloaded ?? (await this.loader.load(descriptor));
     const processed = await this.processor.process(loaded.body, spec);
     const image: CachedImage = { ...processed, etag: etag(processed.body), createdAt: Date.now() };
-    if (status !== 'BYPASS' || spec.redraw) {
+    if (store) {
       try {
         await this.cache.set(ref, image, spec.ttl);
       } catch (error) {

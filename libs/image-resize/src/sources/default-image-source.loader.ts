@@ -1,7 +1,12 @@
 import { createReadStream } from 'node:fs';
 import { Inject, Injectable } from '@nestjs/common';
 import { IMAGE_RESIZE_OPTIONS } from '../image-resize.constants';
-import { ImageNotFoundError, SourceTooLargeError, UpstreamError } from '../errors/image-resize.errors';
+import {
+  ImageNotFoundError,
+  ImageResizeError,
+  SourceTooLargeError,
+  UpstreamError,
+} from '../errors/image-resize.errors';
 import type { ResolvedImageResizeOptions } from '../interfaces/image-resize-options.interface';
 import type { ImageSourceDescriptor, LoadedSource } from '../interfaces/image-source.interface';
 import type { ImageSourceLoader } from '../interfaces/image-source-loader.interface';
@@ -33,21 +38,19 @@ export class DefaultImageSourceLoader implements ImageSourceLoader {
       }
       return { body: source.buffer, declaredContentType: source.contentType };
     }
-    if (source.stream !== undefined) {
-      return { body: await readLimited(source.stream, maxBytes), declaredContentType: source.contentType };
-    }
+    const stream = source.stream ?? createReadStream(source.path as string);
     try {
-      return {
-        body: await readLimited(createReadStream(source.path), maxBytes),
-        declaredContentType: source.contentType,
-      };
+      return { body: await readLimited(stream, maxBytes), declaredContentType: source.contentType };
     } catch (error) {
+      if (error instanceof ImageResizeError) throw error;
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') {
         throw new ImageNotFoundError('Image file not found', { cause: error });
       }
-      if (error instanceof SourceTooLargeError) throw error;
-      throw new UpstreamError('Image file could not be read', { cause: error });
+      throw new UpstreamError(
+        source.stream ? 'Image stream failed before its end' : 'Image file could not be read',
+        { cause: error },
+      );
     }
   }
 }
