@@ -16,6 +16,13 @@ export const IMAGE_SOURCE_LOADER = Symbol('IMAGE_SOURCE_LOADER');
  */
 export const IMAGE_RESIZE_REDIS = Symbol('IMAGE_RESIZE_REDIS');
 
+/**
+ * The token under which `CacheModule` of `@nestjs/cache-manager` provides its cache (its
+ * `CACHE_MANAGER`, a plain string), written out so that the library does not load that package
+ * unless `useCacheManager` is set.
+ */
+export const CACHE_MANAGER_TOKEN = 'CACHE_MANAGER';
+
 /** Metadata key under which `@ResizedImage()` stores its spec on a route handler. */
 export const RESIZED_IMAGE_METADATA = 'nestjs-image-resize:spec';
 

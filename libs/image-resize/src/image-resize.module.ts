@@ -1,8 +1,12 @@
 import { Module, type Provider } from '@nestjs/common';
+import { CacheManagerImageCache, type CacheManagerLike } from './cache/cache-manager-image.cache';
 import { MemoryImageCache } from './cache/memory-image.cache';
 import { createRedisClient } from './cache/redis-client.factory';
 import { RedisImageCache } from './cache/redis-image.cache';
+import { ImageResizeConfigError } from './errors/image-resize.errors';
+import type { ImageCache } from './interfaces/image-cache.interface';
 import {
+  CACHE_MANAGER_TOKEN,
   IMAGE_PROCESSOR,
   IMAGE_RESIZE_CACHE,
   IMAGE_RESIZE_OPTIONS,
@@ -35,9 +39,22 @@ const providers: Provider[] = [
   },
   {
     provide: IMAGE_RESIZE_CACHE,
-    useFactory: (options: ResolvedImageResizeOptions, redis: Redis | Cluster | null) =>
-      redis ? new RedisImageCache(redis) : new MemoryImageCache(options.memory.maxBytes),
-    inject: [IMAGE_RESIZE_OPTIONS, IMAGE_RESIZE_REDIS],
+    useFactory: (
+      options: ResolvedImageResizeOptions,
+      redis: Redis | Cluster | null,
+      cacheManager: CacheManagerLike | undefined,
+    ): ImageCache => {
+      if (options.useCacheManager) {
+        if (!cacheManager) {
+          throw new ImageResizeConfigError(
+            'option "useCacheManager" needs a CACHE_MANAGER: register CacheModule from @nestjs/cache-manager with isGlobal: true, or add it to the imports of forRootAsync',
+          );
+        }
+        return new CacheManagerImageCache(cacheManager);
+      }
+      return redis ? new RedisImageCache(redis) : new MemoryImageCache(options.memory.maxBytes);
+    },
+    inject: [IMAGE_RESIZE_OPTIONS, IMAGE_RESIZE_REDIS, { token: CACHE_MANAGER_TOKEN, optional: true }],
   },
   { provide: IMAGE_PROCESSOR, useClass: SharpImageProcessor },
   { provide: IMAGE_SOURCE_LOADER, useClass: DefaultImageSourceLoader },

@@ -16,6 +16,7 @@ import type {
 
 const KNOWN_OPTIONS = new Set<string>([
   'redis',
+  'useCacheManager',
   'memory',
   'ttl',
   'keyPrefix',
@@ -96,6 +97,15 @@ export function resolveImageResizeOptions(
       'options "memory" and "redis" exclude each other: "memory" configures the cache used without Redis',
     );
   }
+  const useCacheManager = opts.useCacheManager ?? false;
+  if (typeof useCacheManager !== 'boolean') {
+    throw new ImageResizeConfigError('option "useCacheManager" must be a boolean');
+  }
+  if (useCacheManager && (opts.redis !== undefined || opts.memory !== undefined)) {
+    throw new ImageResizeConfigError(
+      'option "useCacheManager" excludes "redis" and "memory": the images go to the CACHE_MANAGER of @nestjs/cache-manager',
+    );
+  }
   const keyPrefix = opts.keyPrefix ?? DEFAULT_KEY_PREFIX;
   if (typeof keyPrefix !== 'string' || !/^[\w.:-]{0,64}$/.test(keyPrefix)) {
     throw new ImageResizeConfigError(
@@ -110,6 +120,7 @@ export function resolveImageResizeOptions(
   }
   return {
     redis: opts.redis,
+    useCacheManager,
     memory: {
       maxBytes: positiveInteger('memory.maxBytes', opts.memory?.maxBytes, DEFAULT_MEMORY_MAX_BYTES, 1024),
     },

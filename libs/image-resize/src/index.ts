@@ -9,6 +9,7 @@ export { ResizedImage, type ResizedImageOptions } from './decorators/resized-ima
 export { ResizedImageInterceptor } from './interceptors/resized-image.interceptor';
 export { resolveImageResizeOptions } from './image-resize.options';
 export {
+  CACHE_MANAGER_TOKEN,
   IMAGE_PROCESSOR,
   IMAGE_RESIZE_CACHE,
   IMAGE_RESIZE_OPTIONS,
@@ -36,6 +37,7 @@ export {
   UpstreamTimeoutError,
 } from './errors/image-resize.errors';
 export { MemoryImageCache } from './cache/memory-image.cache';
+export { CacheManagerImageCache, type CacheManagerLike } from './cache/cache-manager-image.cache';
 export { RedisImageCache } from './cache/redis-image.cache';
 export { encodeCachedImage, decodeCachedImage } from './cache/cached-image.codec';
 export { SharpImageProcessor } from './processors/sharp-image.processor';

@@ -20,7 +20,14 @@ export interface ImageResizeModuleOptions {
    * Absent: a bounded in-memory LRU cache inside the process.
    */
   redis?: string | RedisOptions | RedisClusterConfig;
-  /** The in-memory cache used when `redis` is absent. */
+  /**
+   * Keep images in the `CACHE_MANAGER` that the application registers with `CacheModule` from
+   * `@nestjs/cache-manager` (any Keyv store) instead of the built-in cache. The `CacheModule` must be
+   * global (`isGlobal: true`) or listed in `forRootAsync`'s `imports`. Excludes `redis` and `memory`.
+   * Default false. The built-in `redis` cache is binary-safe and faster; prefer it for Redis.
+   */
+  useCacheManager?: boolean;
+  /** The in-memory cache used when neither `redis` nor `useCacheManager` is set. */
   memory?: {
     /** Upper bound on the bytes the in-memory cache holds (least recently used go first). Default 64 MiB. */
     maxBytes?: number;
@@ -51,6 +58,7 @@ export interface ImageResizeModuleOptions {
 /** {@link ImageResizeModuleOptions} with every default applied; inject it with `IMAGE_RESIZE_OPTIONS`. */
 export interface ResolvedImageResizeOptions {
   redis?: string | RedisOptions | RedisClusterConfig;
+  useCacheManager: boolean;
   memory: { maxBytes: number };
   ttl: number;
   keyPrefix: string;
