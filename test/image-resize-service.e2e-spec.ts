@@ -74,6 +74,15 @@ describe('ImageResizeService without the decorator', () => {
     ).rejects.toThrow(ImageNotFoundError);
   });
 
+  it('destroys a stream source that a cache hit made unnecessary', async () => {
+    const spec = { width: 20, height: 20, cacheKey: 'streamed' };
+    await service.resize(Readable.from([png]), spec);
+    const unread = Readable.from([png]);
+    const hit = await service.resize(unread, spec);
+    expect(hit.cacheStatus).toBe('HIT');
+    expect(unread.destroyed).toBe(true);
+  });
+
   it('keeps /x and /x?y apart when the cacheKey comes from the URL', async () => {
     const a = await service.resize(`${origin.url}/logo.png`, { width: 40, height: 40 });
     const b = await service.resize(`${origin.url}/logo.png?v=2`, { width: 40, height: 40 });

@@ -76,10 +76,17 @@ export class ImageResizeService {
       status = 'BYPASS';
     } else {
       const cached = await this.lookup(ref.key);
-      if (cached === 'unavailable') status = 'BYPASS';
-      else if (cached) return toResult(cached, 'HIT', resolved.ttl, ref.key);
+      if (cached === 'unavailable') {
+        status = 'BYPASS';
+      } else if (cached) {
+        releaseUnread(descriptor, preloaded);
+        return toResult(cached, 'HIT', resolved.ttl, ref.key);
+      }
       const pending = this.inflight.get(ref.key);
-      if (pending) return pending;
+      if (pending) {
+        releaseUnread(descriptor, preloaded);
+        return pending;
+      }
     }
 
     // A redraw re-creates and re-caches; a cache that failed the lookup is not written to.
@@ -190,6 +197,11 @@ function toResult(
     ttl,
     key,
   };
+}
+
+/** A stream source that the cache made unnecessary is destroyed, so that it holds no file or socket. */
+function releaseUnread(source: ImageSourceDescriptor, preloaded: LoadedSource | undefined): void {
+  if (source.stream && !preloaded) source.stream.destroy();
 }
 
 /** Normalises the four shapes of {@link ImageSource} into a descriptor. */
