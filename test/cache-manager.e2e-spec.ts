@@ -1,7 +1,7 @@
 import { type INestApplication } from '@nestjs/common';
 import { CacheModule } from '@nestjs/cache-manager';
 import { Test } from '@nestjs/testing';
-import { KeyvAdapter } from 'cache-manager';
+import { type CacheManagerStore, KeyvAdapter } from 'cache-manager';
 import { redisStore } from 'cache-manager-ioredis-yet';
 import { Keyv } from 'keyv';
 import { ImageResizeModule, ImageResizeService } from 'nestjs-image-resize';
@@ -53,7 +53,8 @@ const redisCacheModule = () =>
       const { port, hostname } = new URL(redis.url);
       const store = await redisStore({ host: hostname, port: Number(port) });
       openStores.push(store);
-      return { stores: [new Keyv({ store: new KeyvAdapter(store) })] };
+      // The store's typings still name cache-manager 5's Store; at run time it is what KeyvAdapter takes.
+      return { stores: [new Keyv({ store: new KeyvAdapter(store as unknown as CacheManagerStore) })] };
     },
   });
 

@@ -1,0 +1,43 @@
+import { InvalidResizeSpecError } from './errors/image-resize.errors';
+import { assertCacheKey, groupKey, hashedCacheKey, variantKey } from './image-resize.keys';
+import type { ResolvedResizeSpec } from './interfaces/resize-spec.interface';
+
+const spec = (extra: Partial<ResolvedResizeSpec> = {}): ResolvedResizeSpec => ({
+  width: 256,
+  height: 256,
+  format: 'png',
+  fit: 'inside',
+  ttl: 60,
+  redraw: false,
+  ...extra,
+});
+
+describe('cache keys', () => {
+  it('follow <prefix><cacheKey>_<w>_<h>_<format> and name every field that changes the bytes', () => {
+    expect(variantKey('image_resize_', 'logo_small_acme', spec())).toEqual({
+      key: 'image_resize_logo_small_acme_256_256_png',
+      group: 'image_resize_logo_small_acme#variants',
+    });
+    expect(variantKey('p_', 'k', spec({ fit: 'cover', quality: 70, format: 'jpeg' })).key).toBe(
+      'p_k_256_256_jpeg_cover_q70',
+    );
+    expect(variantKey('p_', 'k', spec({ ttl: 5, redraw: true })).key).toBe('p_k_256_256_png');
+    expect(groupKey('p_', 'k')).toBe('p_k#variants');
+  });
+
+  it('accept application names and refuse what could collide or inject', () => {
+    expect(assertCacheKey('logo_small_acme')).toBe('logo_small_acme');
+    expect(assertCacheKey('tenant:42/logo.png')).toBe('tenant:42/logo.png');
+    for (const bad of ['', 'has space', 'a#variants', 'line\nbreak', 'x'.repeat(201)]) {
+      expect(() => assertCacheKey(bad)).toThrow(InvalidResizeSpecError);
+    }
+  });
+
+  it('hash a source deterministically, keeping /x and /x?y apart', () => {
+    const a = hashedCacheKey('url', 'https://example.com/x');
+    expect(a).toMatch(/^url_[0-9a-f]{40}$/);
+    expect(hashedCacheKey('url', 'https://example.com/x')).toBe(a);
+    expect(hashedCacheKey('url', 'https://example.com/x?y')).not.toBe(a);
+    expect(hashedCacheKey('file', '/a', '1')).not.toBe(hashedCacheKey('file', '/a1'));
+  });
+});

@@ -1,0 +1,63 @@
+import { ImageResizeConfigError } from './errors/image-resize.errors';
+import { resolveImageResizeOptions } from './image-resize.options';
+
+describe('resolveImageResizeOptions', () => {
+  it('applies the documented defaults', () => {
+    expect(resolveImageResizeOptions(undefined)).toEqual({
+      redis: undefined,
+      useCacheManager: false,
+      memory: { maxBytes: 64 * 1024 * 1024 },
+      ttl: 2_592_000,
+      keyPrefix: 'image_resize_',
+      allowRedraw: false,
+      maxSourceBytes: 20 * 1024 * 1024,
+      fetchTimeoutMs: 10_000,
+      maxRedirects: 3,
+      maxInputPixels: 40_000_000,
+      maxOutputWidth: 4096,
+      maxOutputHeight: 4096,
+    });
+  });
+
+  it('keeps what is given', () => {
+    const allowRedraw = () => true;
+    const resolved = resolveImageResizeOptions({
+      redis: { cluster: [{ host: '127.0.0.1', port: 7000 }] },
+      ttl: 60,
+      keyPrefix: 'logos:',
+      allowRedraw,
+      maxRedirects: 0,
+    });
+    expect(resolved).toMatchObject({ ttl: 60, keyPrefix: 'logos:', allowRedraw, maxRedirects: 0 });
+    expect(resolveImageResizeOptions({ redis: 'rediss://cache.internal:6380/2' }).redis).toBe(
+      'rediss://cache.internal:6380/2',
+    );
+  });
+
+  it.each([
+    [{ ttl: -1 }, /option "ttl" must be an integer >= 1, got -1/],
+    [{ ttl: 1.5 }, /option "ttl"/],
+    [{ ttl: '60' }, /option "ttl"/],
+    [{ maxSourceBytes: 0 }, /option "maxSourceBytes"/],
+    [{ maxRedirects: -1 }, /option "maxRedirects" must be an integer >= 0/],
+    [{ memory: { maxBytes: 10 } }, /option "memory.maxBytes" must be an integer >= 1024/],
+    [{ memory: 'big' }, /option "memory" must be an object/],
+    [{ redis: 'http://127.0.0.1:6379' }, /option "redis" must use the redis: or rediss: scheme/],
+    [{ redis: 'not a url' }, /option "redis" must be a URL/],
+    [{ redis: 6379 }, /option "redis" must be a URL string, ioredis options/],
+    [{ redis: { cluster: [] } }, /option "redis.cluster" must be a non-empty array/],
+    [
+      { redis: 'redis://localhost', memory: { maxBytes: 2048 } },
+      /options "memory" and "redis" exclude each other/,
+    ],
+    [{ useCacheManager: true, redis: 'redis://localhost' }, /option "useCacheManager" excludes "redis"/],
+    [{ useCacheManager: 'yes' }, /option "useCacheManager" must be a boolean/],
+    [{ keyPrefix: 'has space' }, /option "keyPrefix"/],
+    [{ allowRedraw: 'yes' }, /option "allowRedraw" must be a boolean or a function/],
+    [{ ttlSeconds: 60 }, /unknown option "ttlSeconds"; known options are: redis, useCacheManager/],
+  ])('refuses %j with a message naming the option', (options, message) => {
+    const attempt = () => resolveImageResizeOptions(options as never);
+    expect(attempt).toThrow(ImageResizeConfigError);
+    expect(attempt).toThrow(message);
+  });
+});
