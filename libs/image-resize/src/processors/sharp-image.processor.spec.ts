@@ -1,0 +1,125 @@
+import sharp from 'sharp';
+import { InvalidImageError, SourceTooLargeError } from '../errors/image-resize.errors';
+import { resolveImageResizeOptions } from '../image-resize.options';
+import type { FitMode, OutputFormat, ResolvedResizeSpec } from '../interfaces/resize-spec.interface';
+import { SharpImageProcessor } from './sharp-image.processor';
+
+const processor = new SharpImageProcessor(resolveImageResizeOptions({}));
+const spec = (extra: Partial<ResolvedResizeSpec> = {}): ResolvedResizeSpec => ({
+  width: 256,
+  height: 256,
+  format: 'png',
+  fit: 'inside',
+  ttl: 60,
+  redraw: false,
+  ...extra,
+});
+
+/** A wide PNG: transparent, with an opaque red square in the middle. */
+const widePng = () =>
+  sharp({ create: { width: 1200, height: 600, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } })
+    .composite([
+      {
+        input: { create: { width: 200, height: 200, channels: 4, background: '#ff0000' } },
+        left: 500,
+        top: 200,
+      },
+    ])
+    .png()
+    .toBuffer();
+
+/** RGBA of one pixel of an encoded image. */
+async function pixel(image: Buffer, x: number, y: number): Promise<number[]> {
+  const { data, info } = await sharp(image).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+  const offset = (y * info.width + x) * info.channels;
+  return [...data.subarray(offset, offset + 4)];
+}
+
+describe('SharpImageProcessor', () => {
+  it.each<[FitMode, number, number]>([
+    ['inside', 256, 128],
+    ['cover', 256, 256],
+    ['contain', 256, 256],
+    ['fill', 256, 256],
+  ])('fits 1200x600 into 256x256 with fit %s as %dx%d', async (fit, width, height) => {
+    const out = await processor.process(await widePng(), spec({ fit }));
+    expect([out.width, out.height]).toEqual([width, height]);
+    const meta = await sharp(out.body).metadata();
+    expect([meta.width, meta.height]).toEqual([width, height]);
+  });
+
+  it('never enlarges with inside', async () => {
+    const small = await sharp({ create: { width: 96, height: 96, channels: 3, background: '#00f' } })
+      .png()
+      .toBuffer();
+    const out = await processor.process(small, spec());
+    expect([out.width, out.height]).toEqual([96, 96]);
+  });
+
+  it('keeps transparency in PNG and flattens JPEG on white', async () => {
+    const input = await widePng();
+    const png = await processor.process(input, spec());
+    expect((await pixel(png.body, 0, 0))[3]).toBe(0);
+    expect(await pixel(png.body, 128, 64)).toEqual([255, 0, 0, 255]);
+    const jpeg = await processor.process(input, spec({ format: 'jpeg' }));
+    const corner = await pixel(jpeg.body, 0, 0);
+    for (const channel of corner.slice(0, 3)) expect(channel).toBeGreaterThan(245);
+  });
+
+  it('applies the EXIF orientation', async () => {
+    const landscape = await sharp({ create: { width: 200, height: 100, channels: 3, background: '#0a0' } })
+      .jpeg()
+      .withMetadata({ orientation: 6 })
+      .toBuffer();
+    const out = await processor.process(landscape, spec({ format: 'jpeg' }));
+    expect(out.height).toBeGreaterThan(out.width);
+    expect((await sharp(out.body).metadata()).orientation).toBeUndefined();
+  });
+
+  it.each<[OutputFormat, string, string]>([
+    ['png', 'image/png', '89504e47'],
+    ['jpeg', 'image/jpeg', 'ffd8ff'],
+    ['webp', 'image/webp', '52494646'],
+    ['avif', 'image/avif', '00000'],
+  ])('encodes %s as %s', async (format, contentType, magic) => {
+    const out = await processor.process(await widePng(), spec({ format, width: 64, height: 64 }));
+    expect(out.contentType).toBe(contentType);
+    expect(out.format).toBe(format);
+    expect(out.body.toString('hex').startsWith(magic)).toBe(true);
+  });
+
+  it.each([
+    ['an HTML page', Buffer.from('<!doctype html><html><body>hi</body></html>')],
+    ['an empty body', Buffer.alloc(0)],
+    ['plain text', Buffer.from('GIF? no, just text')],
+    [
+      'an SVG',
+      Buffer.from(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>',
+      ),
+    ],
+  ])('refuses %s with 422', async (_name, input) => {
+    const error = await processor.process(input, spec()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidImageError);
+    expect((error as InvalidImageError).getStatus()).toBe(422);
+  });
+
+  it('refuses a truncated PNG with 422', async () => {
+    const png = await widePng();
+    const error = await processor
+      .process(png.subarray(0, Math.floor(png.length / 2)), spec())
+      .catch((e) => e);
+    expect(error).toBeInstanceOf(InvalidImageError);
+  });
+
+  it('refuses, from its header, an image with more pixels than maxInputPixels', async () => {
+    const strict = new SharpImageProcessor(resolveImageResizeOptions({ maxInputPixels: 10_000 }));
+    const png = await sharp({ create: { width: 200, height: 200, channels: 3, background: '#000' } })
+      .png()
+      .toBuffer();
+    const error = await strict.process(png, spec()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SourceTooLargeError);
+    expect((error as SourceTooLargeError).getStatus()).toBe(422);
+    expect((error as Error).message).toMatch(/200x200 pixels, more than the limit of 10000/);
+  });
+});

@@ -1,0 +1,127 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  ImageNotFoundError,
+  SourceNotAllowedError,
+  SourceTooLargeError,
+  UpstreamError,
+  UpstreamTimeoutError,
+} from '../errors/image-resize.errors';
+import { HttpImageSource } from './http-image.source';
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+describe('HttpImageSource', () => {
+  const routes = new Map<string, Handler>();
+  const closedEarly = new Set<string>();
+  let server: Server;
+  let base: string;
+  const source = new HttpImageSource();
+  const limits = { maxBytes: 1000, timeoutMs: 2000, maxRedirects: 2 };
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      const path = req.url ?? '/';
+      res.on('close', () => {
+        if (!res.writableFinished) closedEarly.add(path);
+      });
+      (routes.get(path) ?? ((_q, r) => r.writeHead(404).end()))(req, res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    routes.set('/ok', (_req, res) =>
+      res.writeHead(200, { 'Content-Type': 'image/png' }).end(Buffer.alloc(500, 1)),
+    );
+    routes.set('/gone', (_req, res) => res.writeHead(410).end());
+    routes.set('/error', (_req, res) => res.writeHead(500).end('internal details at 10.0.0.5'));
+    routes.set('/silent', () => undefined);
+    routes.set('/drip', (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'image/png' });
+      const timer = setInterval(() => res.write(Buffer.alloc(1)), 100);
+      res.on('close', () => clearInterval(timer));
+    });
+    routes.set('/chunked-huge', (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'image/png' });
+      let sent = 0;
+      const push = () => {
+        // 64 MiB: more than socket buffers hold, so the server is still sending when the client stops.
+        while (sent < 64 * 1024 * 1024) {
+          sent += 65536;
+          if (!res.write(Buffer.alloc(65536))) return void res.once('drain', push);
+        }
+        res.end();
+      };
+      push();
+    });
+    routes.set('/lying-length', (_req, res) =>
+      res.writeHead(200, { 'Content-Length': '5000000', 'Content-Type': 'image/png' }).end(),
+    );
+    routes.set('/loop', (_req, res) => res.writeHead(302, { Location: '/loop' }).end());
+    routes.set('/redirect-once', (_req, res) => res.writeHead(301, { Location: '/ok' }).end());
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const failure = (url: string, overrides = {}) =>
+    source.fetch(url, { ...limits, ...overrides }).then(
+      () => {
+        throw new Error('expected a failure');
+      },
+      (error: Error) => error,
+    );
+
+  it('returns the bytes and the declared type', async () => {
+    const loaded = await source.fetch(`${base}/ok`, limits);
+    expect(loaded.body.length).toBe(500);
+    expect(loaded.declaredContentType).toBe('image/png');
+    expect((await source.fetch(`${base}/redirect-once`, limits)).body.length).toBe(500);
+  });
+
+  it.each([
+    ['/missing', ImageNotFoundError, 404],
+    ['/gone', ImageNotFoundError, 404],
+    ['/error', UpstreamError, 502],
+    ['/loop', UpstreamError, 502],
+  ])('maps %s to %p (%d)', async (path, type, status) => {
+    const error = await failure(`${base}${path}`);
+    expect(error).toBeInstanceOf(type);
+    expect((error as UpstreamError).getStatus()).toBe(status);
+    expect(error.message).not.toMatch(/127\.0\.0\.1|10\.0\.0\.5|:\d{2,5}/);
+  });
+
+  it('maps a refused connection to 502', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const error = await failure(`http://127.0.0.1:${port}/x`);
+    expect(error).toBeInstanceOf(UpstreamError);
+    expect(error.message).not.toContain(String(port));
+  });
+
+  it('gives up with 504 on an origin that never answers, or drips slower than the limit', async () => {
+    expect(await failure(`${base}/silent`, { timeoutMs: 300 })).toBeInstanceOf(UpstreamTimeoutError);
+    expect(await failure(`${base}/drip`, { timeoutMs: 500 })).toBeInstanceOf(UpstreamTimeoutError);
+  });
+
+  it('aborts a body over the byte limit without Content-Length, and refuses a large Content-Length', async () => {
+    const error = await failure(`${base}/chunked-huge`);
+    expect(error).toBeInstanceOf(SourceTooLargeError);
+    expect((error as SourceTooLargeError).getStatus()).toBe(422);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(closedEarly.has('/chunked-huge')).toBe(true);
+    expect(await failure(`${base}/lying-length`)).toBeInstanceOf(SourceTooLargeError);
+  });
+
+  it.each(['file:///etc/passwd', 'ftp://example.com/logo.png', 'data:image/png;base64,AAAA', 'not a url'])(
+    'refuses %s with 403',
+    async (url) => {
+      const error = await failure(url);
+      expect(error).toBeInstanceOf(SourceNotAllowedError);
+      expect((error as SourceNotAllowedError).getStatus()).toBe(403);
+    },
+  );
+});
