@@ -6,16 +6,11 @@ import { redisStore } from 'cache-manager-ioredis-yet';
 import { Keyv } from 'keyv';
 import { ImageResizeModule, ImageResizeService } from 'nestjs-image-resize';
 import request from 'supertest';
+import { binary } from './support/binary';
 import { transparentPng } from './support/fixtures';
 import { startOrigin, type TestOrigin } from './support/origin-server';
 import { startTestRedis, type TestRedis } from './support/redis-server';
 import { ORIGIN_URL, TestImagesController } from './support/test-app';
-
-function binary(res: request.Response, done: (error: Error | null, body: Buffer) => void): void {
-  const chunks: Buffer[] = [];
-  res.on('data', (chunk: Buffer) => chunks.push(chunk));
-  res.on('end', () => done(null, Buffer.concat(chunks)));
-}
 
 let origin: TestOrigin;
 let redis: TestRedis;

@@ -2,14 +2,9 @@ import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import sharp from 'sharp';
 import request from 'supertest';
+import { binary } from './support/binary';
 import { AppModule } from '../src/app.module';
 import { startTestRedis, type TestRedis } from './support/redis-server';
-
-function binary(res: request.Response, done: (error: Error | null, body: Buffer) => void): void {
-  const chunks: Buffer[] = [];
-  res.on('data', (chunk: Buffer) => chunks.push(chunk));
-  res.on('end', () => done(null, Buffer.concat(chunks)));
-}
 
 async function startExample(): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();

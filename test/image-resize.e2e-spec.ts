@@ -3,17 +3,11 @@ import { ConfigModule, ConfigService } from '@nestjs/config';
 import { ImageResizeService } from 'nestjs-image-resize';
 import sharp from 'sharp';
 import request from 'supertest';
+import { binary } from './support/binary';
 import { HTML_PAGE, photoJpeg, transparentPng } from './support/fixtures';
 import { startOrigin, type TestOrigin } from './support/origin-server';
 import { startTestRedis, type TestRedis } from './support/redis-server';
 import { createTestApp } from './support/test-app';
-
-/** supertest's parser for binary bodies. */
-function binary(res: request.Response, done: (error: Error | null, body: Buffer) => void): void {
-  const chunks: Buffer[] = [];
-  res.on('data', (chunk: Buffer) => chunks.push(chunk));
-  res.on('end', () => done(null, Buffer.concat(chunks)));
-}
 
 let origin: TestOrigin;
 let redis: TestRedis;
