@@ -16,6 +16,8 @@ import { OriginalsService } from './originals/originals.service';
         redis: config.get<string>('REDIS_URL') || undefined,
         // Lets `?redraw` re-create a logo while developing; keep it off (the default) in production.
         allowRedraw: config.get<string>('NODE_ENV') !== 'production',
+        // The originals are served by this app itself, on loopback: allow exactly that, nothing else private.
+        sources: { allowPrivateNetworks: ['127.0.0.1'] },
       }),
     }),
   ],

@@ -10,7 +10,7 @@ import { binary } from './support/binary';
 import { transparentPng } from './support/fixtures';
 import { startOrigin, type TestOrigin } from './support/origin-server';
 import { startTestRedis, type TestRedis } from './support/redis-server';
-import { ORIGIN_URL, TestImagesController } from './support/test-app';
+import { LOOPBACK_ORIGIN, ORIGIN_URL, TestImagesController } from './support/test-app';
 
 let origin: TestOrigin;
 let redis: TestRedis;
@@ -28,7 +28,10 @@ afterAll(async () => {
 /** An app whose images go to the CACHE_MANAGER registered by `cacheModule`. */
 async function createApp(cacheModule: ReturnType<typeof CacheModule.register>, keyPrefix: string) {
   const moduleRef = await Test.createTestingModule({
-    imports: [cacheModule, ImageResizeModule.forRoot({ useCacheManager: true, keyPrefix })],
+    imports: [
+      cacheModule,
+      ImageResizeModule.forRoot({ useCacheManager: true, keyPrefix, sources: LOOPBACK_ORIGIN }),
+    ],
     controllers: [TestImagesController],
     providers: [{ provide: ORIGIN_URL, useValue: origin.url }],
   }).compile();

@@ -13,6 +13,7 @@ import {
 import sharp from 'sharp';
 import { photoJpeg, transparentPng } from './support/fixtures';
 import { startOrigin, type TestOrigin } from './support/origin-server';
+import { LOOPBACK_ORIGIN } from './support/test-app';
 
 describe('ImageResizeService without the decorator', () => {
   let moduleRef: TestingModule;
@@ -27,7 +28,9 @@ describe('ImageResizeService without the decorator', () => {
       '/logo.png': { contentType: 'image/png', body: png },
     });
     dir = await mkdtemp(join(tmpdir(), 'image-resize-'));
-    moduleRef = await Test.createTestingModule({ imports: [ImageResizeModule.forRoot({})] }).compile();
+    moduleRef = await Test.createTestingModule({
+      imports: [ImageResizeModule.forRoot({ sources: LOOPBACK_ORIGIN })],
+    }).compile();
     service = moduleRef.get(ImageResizeService);
   });
 

@@ -7,7 +7,7 @@ import { binary } from './support/binary';
 import { HTML_PAGE, photoJpeg, transparentPng } from './support/fixtures';
 import { startOrigin, type TestOrigin } from './support/origin-server';
 import { startTestRedis, type TestRedis } from './support/redis-server';
-import { createTestApp } from './support/test-app';
+import { createTestApp, LOOPBACK_ORIGIN } from './support/test-app';
 
 let origin: TestOrigin;
 let redis: TestRedis;
@@ -256,6 +256,7 @@ describe('module registration', () => {
           ttl: config.getOrThrow<number>('IMAGE_TTL'),
           keyPrefix: uniquePrefix(),
           redis: redis.url,
+          sources: LOOPBACK_ORIGIN,
         }),
       },
     });

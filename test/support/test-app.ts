@@ -7,6 +7,9 @@ import {
   ResizedImage,
 } from 'nestjs-image-resize';
 
+/** The test origins listen on 127.0.0.1: allowed for that host only, as an app would allow its own. */
+export const LOOPBACK_ORIGIN = { allowPrivateNetworks: ['127.0.0.1'] };
+
 /** Where the test controller finds its originals. */
 export const ORIGIN_URL = Symbol('ORIGIN_URL');
 
@@ -44,7 +47,9 @@ export async function createTestApp(
   options: ImageResizeModuleRootOptions | { async: ImageResizeModuleAsyncOptions },
 ): Promise<INestApplication> {
   const imageModule =
-    'async' in options ? ImageResizeModule.forRootAsync(options.async) : ImageResizeModule.forRoot(options);
+    'async' in options
+      ? ImageResizeModule.forRootAsync(options.async)
+      : ImageResizeModule.forRoot({ sources: LOOPBACK_ORIGIN, ...options });
   @Module({
     imports: [imageModule],
     controllers: [TestImagesController],

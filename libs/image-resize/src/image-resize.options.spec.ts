@@ -12,8 +12,11 @@ describe('resolveImageResizeOptions', () => {
       allowRedraw: false,
       maxSourceBytes: 20 * 1024 * 1024,
       fetchTimeoutMs: 10_000,
-      maxRedirects: 3,
+      sources: { allowPrivateNetworks: false, maxRedirects: 3 },
       maxInputPixels: 40_000_000,
+      maxAnimationFrames: 1000,
+      processingTimeoutMs: 10_000,
+      allowSvg: false,
       maxOutputWidth: 4096,
       maxOutputHeight: 4096,
     });
@@ -26,9 +29,22 @@ describe('resolveImageResizeOptions', () => {
       ttl: 60,
       keyPrefix: 'logos:',
       allowRedraw,
-      maxRedirects: 0,
+      sources: {
+        allowedHosts: ['cdn.example.com', '*.example.org'],
+        allowPrivateNetworks: ['127.0.0.1'],
+        maxRedirects: 0,
+      },
     });
-    expect(resolved).toMatchObject({ ttl: 60, keyPrefix: 'logos:', allowRedraw, maxRedirects: 0 });
+    expect(resolved).toMatchObject({
+      ttl: 60,
+      keyPrefix: 'logos:',
+      allowRedraw,
+      sources: {
+        allowedHosts: ['cdn.example.com', '*.example.org'],
+        allowPrivateNetworks: ['127.0.0.1'],
+        maxRedirects: 0,
+      },
+    });
     expect(resolveImageResizeOptions({ redis: 'rediss://cache.internal:6380/2' }).redis).toBe(
       'rediss://cache.internal:6380/2',
     );
@@ -39,7 +55,20 @@ describe('resolveImageResizeOptions', () => {
     [{ ttl: 1.5 }, /option "ttl"/],
     [{ ttl: '60' }, /option "ttl"/],
     [{ maxSourceBytes: 0 }, /option "maxSourceBytes"/],
-    [{ maxRedirects: -1 }, /option "maxRedirects" must be an integer >= 0/],
+    [{ sources: { maxRedirects: -1 } }, /option "sources.maxRedirects" must be an integer >= 0/],
+    [
+      { sources: { allowedHosts: 'cdn.example.com' } },
+      /option "sources.allowedHosts" must be an array of host names/,
+    ],
+    [
+      { sources: { allowPrivateNetworks: ['a b'] } },
+      /option "sources.allowPrivateNetworks" must be an array/,
+    ],
+    [{ sources: { allowHosts: [] } }, /unknown option "sources.allowHosts"/],
+    [{ sources: [] }, /option "sources" must be an object/],
+    [{ processingTimeoutMs: 0 }, /option "processingTimeoutMs"/],
+    [{ maxAnimationFrames: -3 }, /option "maxAnimationFrames"/],
+    [{ allowSvg: 'no' }, /option "allowSvg" must be a boolean/],
     [{ memory: { maxBytes: 10 } }, /option "memory.maxBytes" must be an integer >= 1024/],
     [{ memory: 'big' }, /option "memory" must be an object/],
     [{ redis: 'http://127.0.0.1:6379' }, /option "redis" must use the redis: or rediss: scheme/],

@@ -1,11 +1,13 @@
 import {
   DEFAULT_FETCH_TIMEOUT_MS,
   DEFAULT_KEY_PREFIX,
+  DEFAULT_MAX_ANIMATION_FRAMES,
   DEFAULT_MAX_INPUT_PIXELS,
   DEFAULT_MAX_OUTPUT_DIMENSION,
   DEFAULT_MAX_REDIRECTS,
   DEFAULT_MAX_SOURCE_BYTES,
   DEFAULT_MEMORY_MAX_BYTES,
+  DEFAULT_PROCESSING_TIMEOUT_MS,
   DEFAULT_TTL_SECONDS,
 } from './image-resize.constants';
 import { ImageResizeConfigError } from './errors/image-resize.errors';
@@ -23,8 +25,11 @@ const KNOWN_OPTIONS = new Set<string>([
   'allowRedraw',
   'maxSourceBytes',
   'fetchTimeoutMs',
-  'maxRedirects',
+  'sources',
   'maxInputPixels',
+  'maxAnimationFrames',
+  'processingTimeoutMs',
+  'allowSvg',
   'maxOutputWidth',
   'maxOutputHeight',
 ]);
@@ -68,6 +73,44 @@ function checkRedis(redis: unknown): void {
       throw new ImageResizeConfigError('option "redis.cluster" must be a non-empty array of nodes');
     }
   }
+}
+
+const HOST_PATTERN = /^(\*\.)?[a-z0-9._:[\]-]+$/i;
+
+function hostList(name: string, value: unknown): string[] {
+  if (!Array.isArray(value) || value.some((host) => typeof host !== 'string' || !HOST_PATTERN.test(host))) {
+    throw new ImageResizeConfigError(
+      `option "${name}" must be an array of host names such as "cdn.example.com" or "*.example.com"`,
+    );
+  }
+  return value as string[];
+}
+
+function resolveSources(value: unknown): ResolvedImageResizeOptions['sources'] {
+  if (value === undefined) return { allowPrivateNetworks: false, maxRedirects: DEFAULT_MAX_REDIRECTS };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ImageResizeConfigError(
+      'option "sources" must be an object { allowedHosts?, allowPrivateNetworks?, maxRedirects? }',
+    );
+  }
+  const sources = value as Record<string, unknown>;
+  for (const key of Object.keys(sources)) {
+    if (!['allowedHosts', 'allowPrivateNetworks', 'maxRedirects'].includes(key)) {
+      throw new ImageResizeConfigError(
+        `unknown option "sources.${key}"; known options are: allowedHosts, allowPrivateNetworks, maxRedirects`,
+      );
+    }
+  }
+  const allowPrivate = sources.allowPrivateNetworks ?? false;
+  return {
+    allowedHosts:
+      sources.allowedHosts === undefined ? undefined : hostList('sources.allowedHosts', sources.allowedHosts),
+    allowPrivateNetworks:
+      typeof allowPrivate === 'boolean'
+        ? allowPrivate
+        : hostList('sources.allowPrivateNetworks', allowPrivate),
+    maxRedirects: positiveInteger('sources.maxRedirects', sources.maxRedirects, DEFAULT_MAX_REDIRECTS, 0),
+  };
 }
 
 /**
@@ -118,6 +161,8 @@ export function resolveImageResizeOptions(
       'option "allowRedraw" must be a boolean or a function (request) => boolean',
     );
   }
+  const allowSvg = opts.allowSvg ?? false;
+  if (typeof allowSvg !== 'boolean') throw new ImageResizeConfigError('option "allowSvg" must be a boolean');
   return {
     redis: opts.redis,
     useCacheManager,
@@ -129,8 +174,19 @@ export function resolveImageResizeOptions(
     allowRedraw,
     maxSourceBytes: positiveInteger('maxSourceBytes', opts.maxSourceBytes, DEFAULT_MAX_SOURCE_BYTES),
     fetchTimeoutMs: positiveInteger('fetchTimeoutMs', opts.fetchTimeoutMs, DEFAULT_FETCH_TIMEOUT_MS),
-    maxRedirects: positiveInteger('maxRedirects', opts.maxRedirects, DEFAULT_MAX_REDIRECTS, 0),
+    sources: resolveSources(opts.sources),
     maxInputPixels: positiveInteger('maxInputPixels', opts.maxInputPixels, DEFAULT_MAX_INPUT_PIXELS),
+    maxAnimationFrames: positiveInteger(
+      'maxAnimationFrames',
+      opts.maxAnimationFrames,
+      DEFAULT_MAX_ANIMATION_FRAMES,
+    ),
+    processingTimeoutMs: positiveInteger(
+      'processingTimeoutMs',
+      opts.processingTimeoutMs,
+      DEFAULT_PROCESSING_TIMEOUT_MS,
+    ),
+    allowSvg,
     maxOutputWidth: positiveInteger('maxOutputWidth', opts.maxOutputWidth, DEFAULT_MAX_OUTPUT_DIMENSION),
     maxOutputHeight: positiveInteger('maxOutputHeight', opts.maxOutputHeight, DEFAULT_MAX_OUTPUT_DIMENSION),
   };

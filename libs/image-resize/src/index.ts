@@ -23,6 +23,8 @@ export {
   DEFAULT_FETCH_TIMEOUT_MS,
   DEFAULT_MAX_REDIRECTS,
   DEFAULT_MAX_INPUT_PIXELS,
+  DEFAULT_MAX_ANIMATION_FRAMES,
+  DEFAULT_PROCESSING_TIMEOUT_MS,
   DEFAULT_MAX_OUTPUT_DIMENSION,
 } from './image-resize.constants';
 export {
@@ -35,7 +37,13 @@ export {
   SourceTooLargeError,
   UpstreamError,
   UpstreamTimeoutError,
+  ProcessingTimeoutError,
 } from './errors/image-resize.errors';
+export {
+  SourceAddressPolicy,
+  isPublicAddress,
+  type SourcePolicyOptions,
+} from './sources/source-address.policy';
 export { MemoryImageCache } from './cache/memory-image.cache';
 export { CacheManagerImageCache, type CacheManagerLike } from './cache/cache-manager-image.cache';
 export { RedisImageCache } from './cache/redis-image.cache';
@@ -46,6 +54,7 @@ export { HttpImageSource, type HttpFetchLimits } from './sources/http-image.sour
 export type {
   ImageResizeModuleOptions,
   ImageResizeModuleExtras,
+  ImageSourcesOptions,
   ResolvedImageResizeOptions,
   RedisClusterConfig,
   RedrawRequest,

@@ -60,6 +60,17 @@ export class UpstreamTimeoutError extends ImageResizeError {
   }
 }
 
+/** 503: processing the image took longer than `processingTimeoutMs`; the response carries `Retry-After`. */
+export class ProcessingTimeoutError extends ImageResizeError {
+  /** Seconds after which a retry may succeed. */
+  readonly retryAfterSeconds: number;
+
+  constructor(message = 'Image processing timed out', retryAfterSeconds = 5, options?: { cause?: unknown }) {
+    super(message, HttpStatus.SERVICE_UNAVAILABLE, options);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
 /** Thrown at boot when the module's options are invalid; the message names the option to fix. */
 export class ImageResizeConfigError extends Error {
   constructor(message: string) {

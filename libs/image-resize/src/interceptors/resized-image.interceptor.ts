@@ -16,7 +16,7 @@ import {
   IMAGE_RESIZE_OPTIONS,
   RESIZED_IMAGE_METADATA,
 } from '../image-resize.constants';
-import { ImageNotFoundError } from '../errors/image-resize.errors';
+import { ImageNotFoundError, ProcessingTimeoutError } from '../errors/image-resize.errors';
 import { ImageResizeService } from '../image-resize.service';
 import type { ResolvedImageResizeOptions, RedrawRequest } from '../interfaces/image-resize-options.interface';
 import type { ImageSource } from '../interfaces/image-source.interface';
@@ -82,7 +82,15 @@ export class ResizedImageInterceptor implements NestInterceptor {
     response: Response,
   ): Promise<StreamableFile | undefined> {
     if (source === null || source === undefined) throw new ImageNotFoundError();
-    const image = await this.service.resize(source, spec);
+    let image: ResizedImageResult;
+    try {
+      image = await this.service.resize(source, spec);
+    } catch (error) {
+      if (error instanceof ProcessingTimeoutError) {
+        response.setHeader('Retry-After', String(error.retryAfterSeconds));
+      }
+      throw error;
+    }
     this.setHeaders(response, image);
     if (fresh(request.headers, { etag: image.etag })) {
       response.status(304);

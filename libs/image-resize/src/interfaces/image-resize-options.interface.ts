@@ -13,6 +13,26 @@ export interface RedisClusterConfig {
   options?: ClusterOptions;
 }
 
+/**
+ * Which remote sources may be fetched. The defaults are safe for URLs that users typed in: any host,
+ * but only on public addresses, over http(s), with few redirects.
+ */
+export interface ImageSourcesOptions {
+  /**
+   * Hosts that may be fetched: exact names (`cdn.example.com`) or `*.example.com` for every subdomain
+   * of example.com. Absent: any host on a public address.
+   */
+  allowedHosts?: string[];
+  /**
+   * Private, loopback, link-local and other non-public addresses. `false` (default): refused for every
+   * host; `true`: allowed for every allowed host; a list: allowed only for these hosts (e.g. your own
+   * origin, `['127.0.0.1']`). Checked on the address actually connected to, on every redirect.
+   */
+  allowPrivateNetworks?: boolean | string[];
+  /** Redirects followed; each must pass the same checks. Default 3. */
+  maxRedirects?: number;
+}
+
 /** Options of {@link ImageResizeModule.forRoot} / `forRootAsync`. Every field is optional. */
 export interface ImageResizeModuleOptions {
   /**
@@ -45,10 +65,16 @@ export interface ImageResizeModuleOptions {
   maxSourceBytes?: number;
   /** Milliseconds allowed for fetching a URL source, body included. Default 10000. */
   fetchTimeoutMs?: number;
-  /** Redirects followed when fetching a URL. Default 3. */
-  maxRedirects?: number;
+  /** Which remote sources may be fetched: host allowlist, private networks, redirects. */
+  sources?: ImageSourcesOptions;
   /** Most pixels (width x height) of an original, checked from its header before decoding. Default 40 MP. */
   maxInputPixels?: number;
+  /** Most frames (pages) an original may have. Default 1000. */
+  maxAnimationFrames?: number;
+  /** Milliseconds allowed for decoding, resizing and encoding one image. Default 10000. */
+  processingTimeoutMs?: number;
+  /** Accept SVG originals (rasterised, never passed through, no external resources). Default false. */
+  allowSvg?: boolean;
   /** Largest output width a spec may ask for. Default 4096. */
   maxOutputWidth?: number;
   /** Largest output height a spec may ask for. Default 4096. */
@@ -65,8 +91,11 @@ export interface ResolvedImageResizeOptions {
   allowRedraw: boolean | ((request: RedrawRequest) => boolean);
   maxSourceBytes: number;
   fetchTimeoutMs: number;
-  maxRedirects: number;
+  sources: { allowedHosts?: string[]; allowPrivateNetworks: boolean | string[]; maxRedirects: number };
   maxInputPixels: number;
+  maxAnimationFrames: number;
+  processingTimeoutMs: number;
+  allowSvg: boolean;
   maxOutputWidth: number;
   maxOutputHeight: number;
 }

@@ -1,7 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import { IMAGE_RESIZE_OPTIONS } from '../image-resize.constants';
-import { InvalidImageError, SourceTooLargeError } from '../errors/image-resize.errors';
+import {
+  InvalidImageError,
+  ProcessingTimeoutError,
+  SourceTooLargeError,
+} from '../errors/image-resize.errors';
 import type { ImageProcessor, ProcessedImage } from '../interfaces/image-processor.interface';
 import type { ResolvedImageResizeOptions } from '../interfaces/image-resize-options.interface';
 import type { OutputFormat, ResolvedResizeSpec } from '../interfaces/resize-spec.interface';
@@ -43,9 +47,11 @@ export class SharpImageProcessor implements ImageProcessor {
         withoutEnlargement: spec.fit === 'inside',
         background: spec.format === 'jpeg' ? WHITE : TRANSPARENT,
       });
-    image = this.encode(image, spec);
+    const timeoutMs = this.options.processingTimeoutMs;
+    // sharp stops its own work after whole seconds; the race answers on time to the millisecond.
+    image = this.encode(image, spec).timeout({ seconds: Math.ceil(timeoutMs / 1000) });
     try {
-      const { data, info } = await image.toBuffer({ resolveWithObject: true });
+      const { data, info } = await withTimeout(image.toBuffer({ resolveWithObject: true }), timeoutMs);
       return {
         body: data,
         contentType: CONTENT_TYPES[spec.format],
@@ -66,12 +72,19 @@ export class SharpImageProcessor implements ImageProcessor {
     } catch (error) {
       throw new InvalidImageError('Source is not a supported image', { cause: error });
     }
-    if (!metadata.format || !ACCEPTED_INPUT_FORMATS.has(metadata.format)) {
+    if (metadata.format === 'svg') {
+      if (!this.options.allowSvg) throw new InvalidImageError('SVG sources are not accepted');
+    } else if (!metadata.format || !ACCEPTED_INPUT_FORMATS.has(metadata.format)) {
       throw new InvalidImageError(`Source image type ${metadata.format ?? 'unknown'} is not accepted`);
     }
     const pixels = (metadata.width ?? 0) * (metadata.pageHeight ?? metadata.height ?? 0);
     if (!metadata.width || !metadata.height) {
       throw new InvalidImageError('Source image has no dimensions');
+    }
+    if ((metadata.pages ?? 1) > this.options.maxAnimationFrames) {
+      throw new SourceTooLargeError(
+        `Source image has ${metadata.pages} frames, more than the limit of ${this.options.maxAnimationFrames}`,
+      );
     }
     if (pixels > this.options.maxInputPixels) {
       throw new SourceTooLargeError(
@@ -93,4 +106,14 @@ export class SharpImageProcessor implements ImageProcessor {
         return image.avif({ quality: spec.quality ?? 50, effort: 3 });
     }
   }
+}
+
+/** Rejects with {@link ProcessingTimeoutError} when `work` takes longer than `ms`. */
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new ProcessingTimeoutError()), ms);
+  });
+  work.catch(() => undefined); // a late failure after the timeout is nobody's to handle
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

@@ -12,6 +12,7 @@ import type { ImageSourceDescriptor, LoadedSource } from '../interfaces/image-so
 import type { ImageSourceLoader } from '../interfaces/image-source-loader.interface';
 import { HttpImageSource } from './http-image.source';
 import { readLimited } from './read-limited';
+import { SourceAddressPolicy } from './source-address.policy';
 
 /**
  * The default {@link ImageSourceLoader}: URLs through {@link HttpImageSource}, Buffers as they are,
@@ -19,9 +20,11 @@ import { readLimited } from './read-limited';
  */
 @Injectable()
 export class DefaultImageSourceLoader implements ImageSourceLoader {
-  private readonly http = new HttpImageSource();
+  private readonly http: HttpImageSource;
 
-  constructor(@Inject(IMAGE_RESIZE_OPTIONS) private readonly options: ResolvedImageResizeOptions) {}
+  constructor(@Inject(IMAGE_RESIZE_OPTIONS) private readonly options: ResolvedImageResizeOptions) {
+    this.http = new HttpImageSource(new SourceAddressPolicy(options.sources));
+  }
 
   async load(source: ImageSourceDescriptor): Promise<LoadedSource> {
     const maxBytes = this.options.maxSourceBytes;
@@ -29,7 +32,7 @@ export class DefaultImageSourceLoader implements ImageSourceLoader {
       return this.http.fetch(source.url, {
         maxBytes,
         timeoutMs: this.options.fetchTimeoutMs,
-        maxRedirects: this.options.maxRedirects,
+        maxRedirects: this.options.sources.maxRedirects,
       });
     }
     if (source.buffer !== undefined) {

@@ -8,20 +8,24 @@ import {
   UpstreamTimeoutError,
 } from '../errors/image-resize.errors';
 import { HttpImageSource } from './http-image.source';
+import { SourceAddressPolicy } from './source-address.policy';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 describe('HttpImageSource', () => {
   const routes = new Map<string, Handler>();
   const closedEarly = new Set<string>();
+  let requests = 0;
   let server: Server;
   let base: string;
-  const source = new HttpImageSource();
+  // The test origin is on loopback, which the default policy refuses: allowed here for 127.0.0.1 only.
+  const source = new HttpImageSource(new SourceAddressPolicy({ allowPrivateNetworks: ['127.0.0.1'] }));
   const limits = { maxBytes: 1000, timeoutMs: 2000, maxRedirects: 2 };
 
   beforeAll(async () => {
     server = createServer((req, res) => {
       const path = req.url ?? '/';
+      requests += 1;
       res.on('close', () => {
         if (!res.writableFinished) closedEarly.add(path);
       });
@@ -114,6 +118,15 @@ describe('HttpImageSource', () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(closedEarly.has('/chunked-huge')).toBe(true);
     expect(await failure(`${base}/lying-length`)).toBeInstanceOf(SourceTooLargeError);
+  });
+
+  it('refuses loopback with the default policy, before any request is made', async () => {
+    const before = requests;
+    const strict = new HttpImageSource();
+    const error = await strict.fetch(`${base}/ok`, limits).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SourceNotAllowedError);
+    expect((error as Error).message).not.toMatch(/127\.0\.0\.1/);
+    expect(requests).toBe(before);
   });
 
   it.each(['file:///etc/passwd', 'ftp://example.com/logo.png', 'data:image/png;base64,AAAA', 'not a url'])(

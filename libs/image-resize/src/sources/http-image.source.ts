@@ -1,3 +1,5 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
 import axios, { type AxiosInstance, isAxiosError, isCancel } from 'axios';
 import {
@@ -10,6 +12,7 @@ import {
 } from '../errors/image-resize.errors';
 import type { LoadedSource } from '../interfaces/image-source.interface';
 import { readLimited } from './read-limited';
+import { SOURCE_REFUSED_CODE, SourceAddressPolicy } from './source-address.policy';
 
 /** Limits of one fetch. */
 export interface HttpFetchLimits {
@@ -18,18 +21,24 @@ export interface HttpFetchLimits {
   maxRedirects: number;
 }
 
-const ALLOWED_PROTOCOLS = new Set(['http:', 'https:']);
-
 /**
  * Fetches an image over http(s) with axios as a stream: the byte limit is enforced while the body
  * arrives (whatever `Content-Length` says), and the time limit covers the whole fetch, body included.
- * No header of the incoming request (cookies, authorization) is ever forwarded.
+ * Every hop — the first request and each redirect — passes the {@link SourceAddressPolicy}, on its
+ * URL and on the address it connects to. No header of the incoming request (cookies, authorization)
+ * is ever forwarded, and no proxy from the environment is used.
  */
 export class HttpImageSource {
   private readonly http: AxiosInstance;
 
-  constructor(http?: AxiosInstance) {
-    this.http = http ?? axios.create({ adapter: 'http' });
+  /** @param policy which hosts and addresses may be fetched; by default public addresses only. */
+  constructor(private readonly policy = new SourceAddressPolicy({ allowPrivateNetworks: false })) {
+    this.http = axios.create({
+      adapter: 'http',
+      proxy: false,
+      httpAgent: new HttpAgent({ lookup: policy.lookup }),
+      httpsAgent: new HttpsAgent({ lookup: policy.lookup }),
+    });
   }
 
   async fetch(url: string, limits: HttpFetchLimits): Promise<LoadedSource> {
@@ -39,9 +48,7 @@ export class HttpImageSource {
     } catch {
       throw new SourceNotAllowedError('Image source URL is not valid');
     }
-    if (!ALLOWED_PROTOCOLS.has(parsed.protocol)) {
-      throw new SourceNotAllowedError('Image source URL must use http or https');
-    }
+    this.policy.checkUrl(parsed);
     const controller = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -54,6 +61,7 @@ export class HttpImageSource {
         responseType: 'stream',
         signal: controller.signal,
         maxRedirects: limits.maxRedirects,
+        beforeRedirect: (options: { href?: string }) => this.policy.checkUrl(new URL(options.href ?? '')),
         validateStatus: () => true,
         headers: { Accept: 'image/avif,image/webp,image/png,image/jpeg,image/*;q=0.8' },
         decompress: true,
@@ -77,6 +85,13 @@ export class HttpImageSource {
       body?.destroy();
       if (timedOut) throw new UpstreamTimeoutError(undefined, { cause: error });
       if (error instanceof ImageResizeError) throw error;
+      const cause = (error as { cause?: unknown }).cause;
+      if (
+        cause instanceof SourceNotAllowedError ||
+        (error as { code?: string }).code === SOURCE_REFUSED_CODE
+      ) {
+        throw new SourceNotAllowedError(cause instanceof Error ? cause.message : undefined, { cause: error });
+      }
       if (isCancel(error)) throw new UpstreamTimeoutError(undefined, { cause: error });
       if (isAxiosError(error) && error.code === 'ERR_FR_TOO_MANY_REDIRECTS') {
         throw new UpstreamError('Image source redirected too many times', { cause: error });
