@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** A response the origin gives for one path. */
@@ -8,10 +8,15 @@ export interface OriginRoute {
   body?: Buffer | string;
 }
 
+/** A route that answers by itself (redirects, slow or endless bodies...). */
+export type OriginHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
 /** A local origin (127.0.0.1, free port) that serves fixed responses and counts requests per path. */
 export interface TestOrigin {
   url: string;
-  routes: Map<string, OriginRoute>;
+  routes: Map<string, OriginRoute | OriginHandler>;
+  /** Requests seen on any path. */
+  total(): number;
   /** Requests seen per path. */
   hits: Map<string, number>;
   /** Headers of the last request per path. */
@@ -19,7 +24,10 @@ export interface TestOrigin {
   close(): Promise<void>;
 }
 
-export async function startOrigin(routes: Record<string, OriginRoute> = {}): Promise<TestOrigin> {
+export async function startOrigin(
+  routes: Record<string, OriginRoute | OriginHandler> = {},
+  host = '127.0.0.1',
+): Promise<TestOrigin> {
   const table = new Map(Object.entries(routes));
   const hits = new Map<string, number>();
   const lastHeaders = new Map<string, Record<string, string | string[] | undefined>>();
@@ -32,6 +40,10 @@ export async function startOrigin(routes: Record<string, OriginRoute> = {}): Pro
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
       return;
     }
+    if (typeof route === 'function') {
+      route(req, res);
+      return;
+    }
     const body = route.body ?? '';
     res.writeHead(route.status ?? 200, {
       'Content-Type': route.contentType ?? 'application/octet-stream',
@@ -39,11 +51,12 @@ export async function startOrigin(routes: Record<string, OriginRoute> = {}): Pro
     });
     res.end(body);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     routes: table,
+    total: () => [...hits.values()].reduce((sum, count) => sum + count, 0),
     hits,
     lastHeaders,
     close: () =>

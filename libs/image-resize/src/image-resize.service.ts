@@ -218,9 +218,18 @@ function toDescriptor(source: ImageSource): ImageSourceDescriptor {
   );
 }
 
+/** The WHATWG form of a URL (`HTTP://Example.COM:80/a` and `http://example.com/a` are one); the whole of it, query included. */
+function normalisedUrl(url: string): string {
+  try {
+    return new URL(url).href;
+  } catch {
+    return url; // refused when it is fetched
+  }
+}
+
 /** A cacheKey for a source that has none: the URL, the file's identity, or the bytes, hashed. */
 async function derivedCacheKey(source: ImageSourceDescriptor): Promise<string> {
-  if (source.url !== undefined) return hashedCacheKey('url', source.url);
+  if (source.url !== undefined) return hashedCacheKey('url', normalisedUrl(source.url));
   if (source.buffer !== undefined) return hashedCacheKey('buf', source.buffer);
   const path = resolvePath(source.path as string);
   try {

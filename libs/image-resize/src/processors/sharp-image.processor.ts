@@ -60,6 +60,9 @@ export class SharpImageProcessor implements ImageProcessor {
         format: spec.format,
       };
     } catch (error) {
+      if (error instanceof ProcessingTimeoutError) throw error;
+      if (/timeout/i.test((error as Error).message))
+        throw new ProcessingTimeoutError(undefined, 5, { cause: error });
       throw new InvalidImageError(`Source ${metadata.format} image could not be decoded`, { cause: error });
     }
   }

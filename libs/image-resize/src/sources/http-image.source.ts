@@ -85,13 +85,8 @@ export class HttpImageSource {
       body?.destroy();
       if (timedOut) throw new UpstreamTimeoutError(undefined, { cause: error });
       if (error instanceof ImageResizeError) throw error;
-      const cause = (error as { cause?: unknown }).cause;
-      if (
-        cause instanceof SourceNotAllowedError ||
-        (error as { code?: string }).code === SOURCE_REFUSED_CODE
-      ) {
-        throw new SourceNotAllowedError(cause instanceof Error ? cause.message : undefined, { cause: error });
-      }
+      const refusal = policyRefusal(error);
+      if (refusal) throw new SourceNotAllowedError(refusal.message, { cause: error });
       if (isCancel(error)) throw new UpstreamTimeoutError(undefined, { cause: error });
       if (isAxiosError(error) && error.code === 'ERR_FR_TOO_MANY_REDIRECTS') {
         throw new UpstreamError('Image source redirected too many times', { cause: error });
@@ -101,4 +96,21 @@ export class HttpImageSource {
       clearTimeout(timer);
     }
   }
+}
+
+/**
+ * The policy's refusal behind an error, if any: axios and follow-redirects wrap it (a refused
+ * redirect arrives as a redirection failure whose cause is the refusal).
+ */
+function policyRefusal(error: unknown): Error | undefined {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; depth++) {
+    if (
+      current instanceof SourceNotAllowedError ||
+      (current as { code?: string }).code === SOURCE_REFUSED_CODE
+    ) {
+      return current;
+    }
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
