@@ -24,7 +24,12 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function waitForPing(url: string, child: ChildProcess | undefined, timeoutMs = 10000): Promise<void> {
+/** Waits until the Redis at `url` answers PING (or `child` exits). */
+export async function waitForPing(
+  url: string,
+  child: ChildProcess | undefined,
+  timeoutMs = 10000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
@@ -45,6 +50,14 @@ async function waitForPing(url: string, child: ChildProcess | undefined, timeout
   throw new Error(`Redis at ${url} did not answer PING: ${String(lastError)}`);
 }
 
+/** A `redis-server` of the test's own, which the test may kill and start again on the same port. */
+export interface PrivateRedis extends TestRedis {
+  /** Kills the server at once (SIGKILL), as a crash would. */
+  kill(): Promise<void>;
+  /** Starts the server again on the same port, empty. */
+  restart(): Promise<void>;
+}
+
 /**
  * Starts `redis-server --save '' --appendonly no` on a free loopback port, or uses `REDIS_URL` when it
  * is set. With `REDIS_URL`, every test must use its own key prefix: the database is shared.
@@ -56,23 +69,50 @@ export async function startTestRedis(): Promise<TestRedis> {
     const client = new Redis(url);
     return { url, client, stop: async () => void (await client.quit()) };
   }
+  return startPrivateRedis();
+}
+
+/** Always a private `redis-server` (never `REDIS_URL`): for tests that stop or reconfigure it. */
+export async function startPrivateRedis(): Promise<PrivateRedis> {
   const port = await freePort();
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  );
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const url = `redis://127.0.0.1:${port}`;
-  await waitForPing(url, child);
-  const client = new Redis(url);
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+  const launch = async () => {
+    const started = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' },
+    );
+    started.once('error', () => undefined);
+    child = started;
+    exited = new Promise<void>((resolve) => started.once('exit', () => resolve()));
+    await waitForPing(url, started).catch((error: Error) => {
+      if ((error.message ?? '').includes('exited')) {
+        throw new Error(
+          'redis-server could not start: install it (apt-get install redis-server) or set REDIS_URL',
+        );
+      }
+      throw error;
+    });
+  };
+  const halt = async (signal: NodeJS.Signals) => {
+    if (child && child.exitCode === null) {
+      child.kill(signal);
+      await exited;
+    }
+  };
+  await launch();
+  const client = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1 });
+  client.on('error', () => undefined);
   return {
     url,
     client,
+    kill: () => halt('SIGKILL'),
+    restart: launch,
     stop: async () => {
       client.disconnect();
-      child.kill('SIGTERM');
-      await exited;
+      await halt('SIGTERM');
     },
   };
 }

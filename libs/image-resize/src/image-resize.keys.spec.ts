@@ -17,12 +17,21 @@ describe('cache keys', () => {
     expect(variantKey('image_resize_', 'logo_small_acme', spec())).toEqual({
       key: 'image_resize_logo_small_acme_256_256_png',
       group: 'image_resize_logo_small_acme#variants',
+      lock: 'image_resize_logo_small_acme_256_256_png#lock',
     });
     expect(variantKey('p_', 'k', spec({ fit: 'cover', quality: 70, format: 'jpeg' })).key).toBe(
       'p_k_256_256_jpeg_cover_q70',
     );
     expect(variantKey('p_', 'k', spec({ ttl: 5, redraw: true })).key).toBe('p_k_256_256_png');
     expect(groupKey('p_', 'k')).toBe('p_k#variants');
+  });
+
+  it('put every key of one cacheKey in one Redis Cluster hash slot with {cacheKey} tags', () => {
+    expect(variantKey('p_', 'logo_acme', spec(), true)).toEqual({
+      key: 'p_{logo_acme}_256_256_png',
+      group: 'p_{logo_acme}#variants',
+      lock: 'p_{logo_acme}_256_256_png#lock',
+    });
   });
 
   it('accept application names and refuse what could collide or inject', () => {

@@ -26,16 +26,28 @@ export function hashedCacheKey(kind: 'url' | 'buf' | 'file', ...parts: (string |
 /**
  * The keys of one variant: `<prefix><cacheKey>_<w>_<h>_<format>`, followed by every other field
  * that changes the bytes (fit when not `inside`, quality when set). The group key of the cacheKey
- * ends in `#variants`, which no variant key can contain.
+ * ends in `#variants` and the lock of a variant in `#lock`, which no variant key can contain.
+ *
+ * With `hashTag` (Redis Cluster) the cacheKey is written `{cacheKey}`, so that every key of one
+ * cacheKey lands in one hash slot and the group's operations stay on one node.
  */
-export function variantKey(prefix: string, cacheKey: string, spec: ResolvedResizeSpec): ImageCacheKey {
-  let key = `${prefix}${cacheKey}_${spec.width}_${spec.height}_${spec.format}`;
+export function variantKey(
+  prefix: string,
+  cacheKey: string,
+  spec: ResolvedResizeSpec,
+  hashTag = false,
+): ImageCacheKey {
+  let key = `${prefix}${tagged(cacheKey, hashTag)}_${spec.width}_${spec.height}_${spec.format}`;
   if (spec.fit !== 'inside') key += `_${spec.fit}`;
   if (spec.quality !== undefined) key += `_q${spec.quality}`;
-  return { key, group: groupKey(prefix, cacheKey) };
+  return { key, group: groupKey(prefix, cacheKey, hashTag), lock: `${key}#lock` };
 }
 
 /** The key of the set that lists every cached variant of a cacheKey. */
-export function groupKey(prefix: string, cacheKey: string): string {
-  return `${prefix}${cacheKey}#variants`;
+export function groupKey(prefix: string, cacheKey: string, hashTag = false): string {
+  return `${prefix}${tagged(cacheKey, hashTag)}#variants`;
+}
+
+function tagged(cacheKey: string, hashTag: boolean): string {
+  return hashTag ? `{${cacheKey}}` : cacheKey;
 }

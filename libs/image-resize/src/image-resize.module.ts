@@ -1,7 +1,7 @@
 import { Module, type Provider } from '@nestjs/common';
 import { CacheManagerImageCache, type CacheManagerLike } from './cache/cache-manager-image.cache';
 import { MemoryImageCache } from './cache/memory-image.cache';
-import { createRedisClient } from './cache/redis-client.factory';
+import { createRedisClient, whenReady } from './cache/redis-client.factory';
 import { RedisImageCache } from './cache/redis-image.cache';
 import { ImageResizeConfigError } from './errors/image-resize.errors';
 import type { ImageCache } from './interfaces/image-cache.interface';
@@ -33,8 +33,12 @@ const providers: Provider[] = [
   },
   {
     provide: IMAGE_RESIZE_REDIS,
-    useFactory: (options: ResolvedImageResizeOptions) =>
-      options.redis === undefined ? null : createRedisClient(options.redis),
+    useFactory: async (options: ResolvedImageResizeOptions) => {
+      if (options.redis === undefined) return null;
+      const client = createRedisClient(options.redis);
+      await whenReady(client);
+      return client;
+    },
     inject: [IMAGE_RESIZE_OPTIONS],
   },
   {

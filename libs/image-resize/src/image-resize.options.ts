@@ -12,6 +12,7 @@ import {
 } from './image-resize.constants';
 import { ImageResizeConfigError } from './errors/image-resize.errors';
 import type {
+  RedisClusterConfig,
   ImageResizeModuleOptions,
   ResolvedImageResizeOptions,
 } from './interfaces/image-resize-options.interface';
@@ -42,6 +43,11 @@ function positiveInteger(name: string, value: unknown, fallback: number, min = 1
     );
   }
   return value;
+}
+
+/** Whether the `redis` option configures a Redis Cluster. */
+export function isRedisClusterConfig(redis: unknown): redis is RedisClusterConfig {
+  return typeof redis === 'object' && redis !== null && 'cluster' in redis;
 }
 
 function checkRedis(redis: unknown): void {

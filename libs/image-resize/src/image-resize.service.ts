@@ -12,6 +12,7 @@ import {
 } from './image-resize.constants';
 import { ImageNotFoundError, InvalidResizeSpecError } from './errors/image-resize.errors';
 import { assertCacheKey, groupKey, hashedCacheKey, variantKey } from './image-resize.keys';
+import { isRedisClusterConfig } from './image-resize.options';
 import type { CachedImage, ImageCache, ImageCacheKey } from './interfaces/image-cache.interface';
 import type { ImageProcessor } from './interfaces/image-processor.interface';
 import type { ResolvedImageResizeOptions } from './interfaces/image-resize-options.interface';
@@ -24,6 +25,13 @@ import type {
   ResolvedResizeSpec,
 } from './interfaces/resize-spec.interface';
 import type { CacheStatus, ResizedImageResult } from './interfaces/resized-image.interface';
+
+/** How often an instance waiting for another one's result looks into the cache. */
+const LOCK_POLL_MS = 25;
+/** The token of a miss made without a lock, because the cache could not lock. */
+const NO_LOCK = '';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const FORMATS: readonly OutputFormat[] = ['png', 'jpeg', 'webp', 'avif'];
 const FITS: readonly FitMode[] = ['inside', 'cover', 'contain', 'fill'];
@@ -40,13 +48,18 @@ const FITS: readonly FitMode[] = ['inside', 'cover', 'contain', 'fill'];
 export class ImageResizeService {
   private readonly logger = new Logger(IMAGE_RESIZE_LOGGER_CONTEXT);
   private readonly inflight = new Map<string, Promise<ResizedImageResult>>();
+  /** In a Redis Cluster, every key of one cacheKey is tagged into one hash slot. */
+  private readonly hashTags: boolean;
+  private writesFailing = false;
 
   constructor(
     @Inject(IMAGE_RESIZE_OPTIONS) private readonly options: ResolvedImageResizeOptions,
     @Inject(IMAGE_RESIZE_CACHE) private readonly cache: ImageCache,
     @Inject(IMAGE_PROCESSOR) private readonly processor: ImageProcessor,
     @Inject(IMAGE_SOURCE_LOADER) private readonly loader: ImageSourceLoader,
-  ) {}
+  ) {
+    this.hashTags = isRedisClusterConfig(options.redis);
+  }
 
   /**
    * Returns the resized image for `source` and `spec`, from the cache when it is there.
@@ -69,7 +82,7 @@ export class ImageResizeService {
     } else {
       cacheKey = await derivedCacheKey(descriptor);
     }
-    const ref = variantKey(this.options.keyPrefix, cacheKey, resolved);
+    const ref = variantKey(this.options.keyPrefix, cacheKey, resolved, this.hashTags);
 
     let status: CacheStatus = 'MISS';
     if (resolved.redraw) {
@@ -91,7 +104,10 @@ export class ImageResizeService {
 
     // A redraw re-creates and re-caches; a cache that failed the lookup is not written to.
     const store = resolved.redraw || status === 'MISS';
-    const work = this.produce(descriptor, preloaded, resolved, ref, status, store);
+    const work =
+      status === 'MISS'
+        ? this.produceOnceAcrossInstances(descriptor, preloaded, resolved, ref)
+        : this.produce(descriptor, preloaded, resolved, ref, status, store);
     if (!resolved.redraw) {
       this.inflight.set(ref.key, work);
       const forget = () => this.inflight.delete(ref.key);
@@ -107,7 +123,49 @@ export class ImageResizeService {
    */
   async purge(cacheKey: string): Promise<number> {
     assertCacheKey(cacheKey);
-    return this.cache.purge(groupKey(this.options.keyPrefix, cacheKey));
+    return this.cache.purge(groupKey(this.options.keyPrefix, cacheKey, this.hashTags));
+  }
+
+  /**
+   * A miss in a cache shared by several instances: one instance takes the variant's lock and makes
+   * it; the others poll the cache until it appears, and make it themselves only if the lock is
+   * released without a result or the wait runs out. A cache without locks (memory) just makes it.
+   */
+  private async produceOnceAcrossInstances(
+    descriptor: ImageSourceDescriptor,
+    preloaded: LoadedSource | undefined,
+    spec: ResolvedResizeSpec,
+    ref: ImageCacheKey,
+  ): Promise<ResizedImageResult> {
+    const { tryLock, unlock } = this.cache;
+    if (!tryLock || !unlock) return this.produce(descriptor, preloaded, spec, ref, 'MISS', true);
+    // Long enough for a fetch and a resize at their limits; a crashed holder's lock expires by itself.
+    const lockMs = this.options.fetchTimeoutMs + this.options.processingTimeoutMs + 1000;
+    const deadline = Date.now() + lockMs;
+    let token = await this.attemptLock(ref.lock, lockMs);
+    while (token === undefined && Date.now() < deadline) {
+      await sleep(LOCK_POLL_MS);
+      const cached = await this.lookup(ref.key);
+      if (cached && cached !== 'unavailable') {
+        releaseUnread(descriptor, preloaded);
+        return toResult(cached, 'HIT', spec.ttl, ref.key);
+      }
+      token = await this.attemptLock(ref.lock, lockMs);
+    }
+    try {
+      return await this.produce(descriptor, preloaded, spec, ref, 'MISS', true);
+    } finally {
+      if (token) await unlock.call(this.cache, ref.lock, token).catch(() => undefined);
+    }
+  }
+
+  /** The lock's token; {@link NO_LOCK} when the cache cannot lock now (the work goes ahead unlocked). */
+  private async attemptLock(key: string, ttlMs: number): Promise<string | undefined> {
+    try {
+      return await this.cache.tryLock!(key, ttlMs);
+    } catch {
+      return NO_LOCK;
+    }
   }
 
   private async produce(
@@ -122,17 +180,25 @@ export class ImageResizeService {
     const loaded = preloaded ?? (await this.loader.load(descriptor));
     const processed = await this.processor.process(loaded.body, spec);
     const image: CachedImage = { ...processed, etag: etag(processed.body), createdAt: Date.now() };
-    if (store) {
-      try {
-        await this.cache.set(ref, image, spec.ttl);
-      } catch (error) {
-        this.logger.warn(`Could not cache ${ref.key}: ${(error as Error).message}`);
-      }
-    }
+    if (store) await this.store(ref, image, spec.ttl);
     this.logger.debug(
       `${status} ${ref.key}: ${loaded.body.length} -> ${image.body.length} bytes in ${Date.now() - started} ms`,
     );
     return toResult(image, status, spec.ttl, ref.key);
+  }
+
+  /** Caches an image; a cache that refuses it is logged once until it accepts again, never an error. */
+  private async store(ref: ImageCacheKey, image: CachedImage, ttl: number): Promise<void> {
+    try {
+      await this.cache.set(ref, image, ttl);
+      if (this.writesFailing) this.logger.log('Cache accepts images again');
+      this.writesFailing = false;
+    } catch (error) {
+      if (!this.writesFailing) {
+        this.logger.warn(`Could not cache ${ref.key}, serving it uncached: ${(error as Error).message}`);
+      }
+      this.writesFailing = true;
+    }
   }
 
   private async lookup(key: string): Promise<CachedImage | undefined | 'unavailable'> {

@@ -10,7 +10,7 @@ const image = (size: number): CachedImage => ({
   format: 'png',
   createdAt: 0,
 });
-const ref = (key: string, group = 'g') => ({ key, group });
+const ref = (key: string, group = 'g') => ({ key, group, lock: `${key}#lock` });
 
 describe('MemoryImageCache', () => {
   it('returns what it stored', async () => {

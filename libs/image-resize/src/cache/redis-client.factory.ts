@@ -2,23 +2,36 @@ import { Logger } from '@nestjs/common';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, IMAGE_RESIZE_LOGGER_CONTEXT } from '../image-resize.constants';
 import { ImageResizeConfigError } from '../errors/image-resize.errors';
-import type {
-  RedisClusterConfig,
-  ResolvedImageResizeOptions,
-} from '../interfaces/image-resize-options.interface';
+import { isRedisClusterConfig } from '../image-resize.options';
+import type { ResolvedImageResizeOptions } from '../interfaces/image-resize-options.interface';
 
 /**
  * Defaults that keep a slow or absent Redis from holding requests: a command fails after a short
- * timeout and is retried at most once, and the request is then served without the cache.
+ * timeout, commands are not queued while disconnected (no pile-up during an outage), and the
+ * request is then served without the cache. ioredis reconnects in the background.
  */
 const CLIENT_DEFAULTS: RedisOptions = {
   commandTimeout: DEFAULT_REDIS_COMMAND_TIMEOUT_MS,
   maxRetriesPerRequest: 1,
+  enableOfflineQueue: false,
   connectTimeout: 5000,
 };
 
-function isClusterConfig(redis: unknown): redis is RedisClusterConfig {
-  return typeof redis === 'object' && redis !== null && 'cluster' in redis;
+/**
+ * Waits (at most `ms`) for the first connection, so that the first requests after boot can use the
+ * cache. A Redis that is not there yet is not an error: images are served without it meanwhile.
+ */
+export async function whenReady(client: Redis | Cluster, ms = 3000): Promise<void> {
+  if (client.status === 'ready') return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      client.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    client.once('ready', done);
+  });
 }
 
 /**
@@ -32,8 +45,9 @@ export function createRedisClient(redis: NonNullable<ResolvedImageResizeOptions[
   let client: Redis | Cluster;
   if (typeof redis === 'string') {
     client = new Redis(redis, CLIENT_DEFAULTS);
-  } else if (isClusterConfig(redis)) {
+  } else if (isRedisClusterConfig(redis)) {
     client = new Cluster(redis.cluster, {
+      enableOfflineQueue: false,
       ...redis.options,
       redisOptions: { ...CLIENT_DEFAULTS, ...redis.options?.redisOptions },
     });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Logger, type OnModuleDestroy } from '@nestjs/common';
 import type { Cluster, Redis } from 'ioredis';
 import { IMAGE_RESIZE_LOGGER_CONTEXT } from '../image-resize.constants';
@@ -6,7 +7,8 @@ import { decodeCachedImage, encodeCachedImage } from './cached-image.codec';
 
 /**
  * Deletes every key listed in the set KEYS[1], then the set; returns how many listed keys existed.
- * Atomic, so a variant stored during a purge is either purged or indexed anew.
+ * Atomic, so a variant stored during a purge is either purged or indexed anew. In a cluster the
+ * variants share the set's hash slot (`{cacheKey}` hash tags), so the script stays on one node.
  */
 const PURGE_SCRIPT = `
 local members = redis.call('SMEMBERS', KEYS[1])
@@ -18,70 +20,120 @@ redis.call('DEL', KEYS[1])
 return removed
 `;
 
+/** Deletes the lock KEYS[1] only if it still holds this instance's token ARGV[1]. */
+const UNLOCK_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`;
+
+/** Thrown instead of sending a command while Redis is known to be unavailable. */
+export class CacheUnavailableError extends Error {
+  constructor() {
+    super('Redis cache unavailable');
+    this.name = 'CacheUnavailableError';
+  }
+}
+
+/** How the circuit breaker reacts to failing commands. */
+export interface RedisBreakerOptions {
+  /** Consecutive failed commands that open the circuit. Default 3. */
+  failures: number;
+  /** Milliseconds the circuit stays open before one command is tried again. Default 5000. */
+  openMs: number;
+}
+
 /**
  * Redis cache of resized images. Images are stored as raw bytes with a small binary header (see
  * `cached-image.codec.ts`), read with `GETBUFFER`, and every key has a TTL. The variants of one
  * cacheKey are listed in a set (the group), so a purge deletes exactly them: no `KEYS`, `SCAN` or
  * `FLUSHDB`, and other applications' keys in the same database are never touched.
+ *
+ * While the connection is down, or after repeated failed commands (a circuit breaker), commands are
+ * not sent at all: calls fail at once with {@link CacheUnavailableError}, and the service serves
+ * images without the cache. Each change of state is logged once.
  */
 export class RedisImageCache implements ImageCache, OnModuleDestroy {
   private readonly logger = new Logger(IMAGE_RESIZE_LOGGER_CONTEXT);
+  private consecutiveFailures = 0;
+  private openUntil = 0;
 
-  /** @param client the ioredis client (a `Redis` or a `Cluster`); closed when the module is destroyed. */
-  constructor(readonly client: Redis | Cluster) {}
+  /**
+   * @param client the ioredis client (a `Redis` or a `Cluster`); closed when the module is destroyed.
+   * @param breaker when repeated failures stop the cache from sending commands for a while.
+   */
+  constructor(
+    readonly client: Redis | Cluster,
+    private readonly breaker: RedisBreakerOptions = { failures: 3, openMs: 5000 },
+  ) {}
 
   async get(key: string): Promise<CachedImage | undefined> {
-    return decodeCachedImage(await this.client.getBuffer(key));
+    return decodeCachedImage(await this.guard(() => this.client.getBuffer(key)));
   }
 
   async set(ref: ImageCacheKey, image: CachedImage, ttlSeconds: number): Promise<void> {
     const ttlMs = ttlSeconds * 1000;
     const data = encodeCachedImage(image);
-    if (this.isCluster) {
-      // The variant and its group live in different slots: no MULTI across them.
-      await this.client.set(ref.key, data, 'PX', ttlMs);
-      await this.indexCommands(this.client.pipeline(), ref, ttlMs).exec();
-      return;
-    }
-    const results = await this.indexCommands(
-      this.client.multi().set(ref.key, data, 'PX', ttlMs),
-      ref,
-      ttlMs,
-    ).exec();
+    // The group lists the variant and lives at least as long as its longest-lived variant.
+    const results = await this.guard(() =>
+      this.client
+        .multi()
+        .set(ref.key, data, 'PX', ttlMs)
+        .sadd(ref.group, ref.key)
+        .pexpire(ref.group, ttlMs, 'NX')
+        .pexpire(ref.group, ttlMs, 'GT')
+        .exec(),
+    );
     const failed = results?.find(([error]) => error);
     if (failed) throw failed[0];
   }
 
   async purge(group: string): Promise<number> {
-    if (this.isCluster) {
-      const members = await this.client.smembers(group);
-      let removed = 0;
-      for (const key of members) removed += await this.client.del(key);
-      await this.client.del(group);
-      return removed;
-    }
-    return Number(await this.client.eval(PURGE_SCRIPT, 1, group));
+    return Number(await this.guard(() => this.client.eval(PURGE_SCRIPT, 1, group)));
+  }
+
+  /** Takes the lock `key` for `ttlMs` if nobody holds it; resolves to the token that unlocks it. */
+  async tryLock(key: string, ttlMs: number): Promise<string | undefined> {
+    const token = randomUUID();
+    const taken = await this.guard(() => this.client.set(key, token, 'PX', ttlMs, 'NX'));
+    return taken === 'OK' ? token : undefined;
+  }
+
+  /** Releases the lock `key` if it still holds `token`. */
+  async unlock(key: string, token: string): Promise<void> {
+    await this.guard(() => this.client.eval(UNLOCK_SCRIPT, 1, key, token));
   }
 
   async onModuleDestroy(): Promise<void> {
     try {
       await this.client.quit();
-    } catch (error) {
-      this.logger.debug(`Redis connection closed with: ${(error as Error).message}`);
+    } catch {
       this.client.disconnect();
     }
   }
 
-  private get isCluster(): boolean {
-    return 'isCluster' in this.client && this.client.isCluster === true;
-  }
-
-  /** The group set lists the variant, and lives at least as long as its longest-lived variant. */
-  private indexCommands(
-    chain: ReturnType<Redis['multi']> | ReturnType<Redis['pipeline']>,
-    ref: ImageCacheKey,
-    ttlMs: number,
-  ) {
-    return chain.sadd(ref.group, ref.key).pexpire(ref.group, ttlMs, 'NX').pexpire(ref.group, ttlMs, 'GT');
+  /** Runs one command unless Redis is known to be unavailable, and keeps the breaker's count. */
+  private async guard<T>(command: () => Promise<T>): Promise<T> {
+    if (this.client.status !== 'ready' || Date.now() < this.openUntil) throw new CacheUnavailableError();
+    try {
+      const result = await command();
+      if (this.consecutiveFailures >= this.breaker.failures) {
+        this.logger.log('Redis answers again, caching resumed');
+      }
+      this.consecutiveFailures = 0;
+      return result;
+    } catch (error) {
+      this.consecutiveFailures += 1;
+      if (this.consecutiveFailures >= this.breaker.failures) {
+        this.openUntil = Date.now() + this.breaker.openMs;
+        if (this.consecutiveFailures === this.breaker.failures) {
+          this.logger.warn(
+            `Redis failed ${this.consecutiveFailures} commands in a row (${(error as Error).message}); serving images without the cache`,
+          );
+        }
+      }
+      throw error;
+    }
   }
 }

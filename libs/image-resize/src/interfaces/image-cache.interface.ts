@@ -18,6 +18,8 @@ export interface ImageCacheKey {
   key: string;
   /** Key of the index of every variant of the same cacheKey; what {@link ImageCache.purge} takes. */
   group: string;
+  /** Key of the lock that instances sharing the cache take while one of them makes this variant. */
+  lock: string;
 }
 
 /**
@@ -34,4 +36,12 @@ export interface ImageCache {
   set(ref: ImageCacheKey, image: CachedImage, ttlSeconds: number): Promise<void>;
   /** Removes every variant recorded in `group`; resolves to how many were removed. */
   purge(group: string): Promise<number>;
+  /**
+   * Optional, for caches shared by several instances: takes a short lock on `key` if nobody holds
+   * it and resolves to a token, or to `undefined` when another instance holds it. The lock must
+   * expire by itself after `ttlMs`.
+   */
+  tryLock?(key: string, ttlMs: number): Promise<string | undefined>;
+  /** Releases a lock taken with {@link ImageCache.tryLock}, if it still holds `token`. */
+  unlock?(key: string, token: string): Promise<void>;
 }
