@@ -103,11 +103,10 @@ export class ImageResizeService {
     }
 
     // A redraw re-creates and re-caches; a cache that failed the lookup is not written to.
-    const store = resolved.redraw || status === 'MISS';
     const work =
       status === 'MISS'
         ? this.produceOnceAcrossInstances(descriptor, preloaded, resolved, ref)
-        : this.produce(descriptor, preloaded, resolved, ref, status, store);
+        : this.produce(descriptor, preloaded, resolved, ref, status, resolved.redraw);
     if (!resolved.redraw) {
       this.inflight.set(ref.key, work);
       const forget = () => this.inflight.delete(ref.key);
