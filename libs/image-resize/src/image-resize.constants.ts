@@ -29,15 +29,25 @@ export const RESIZED_IMAGE_METADATA = 'nestjs-image-resize:spec';
 /** Logger context of the library. */
 export const IMAGE_RESIZE_LOGGER_CONTEXT = 'ImageResize';
 
-/** 30 days, as in the original recipe. */
+/** Default `ttl`: 30 days, as in the original recipe. */
 export const DEFAULT_TTL_SECONDS = 30 * 24 * 3600;
+/** Default `keyPrefix`. */
 export const DEFAULT_KEY_PREFIX = 'image_resize_';
+/** Default `memory.maxBytes`: 64 MiB. */
 export const DEFAULT_MEMORY_MAX_BYTES = 64 * 1024 * 1024;
+/** Default `maxSourceBytes`: 20 MiB. */
 export const DEFAULT_MAX_SOURCE_BYTES = 20 * 1024 * 1024;
+/** Default `fetchTimeoutMs`: 10 s for the whole fetch. */
 export const DEFAULT_FETCH_TIMEOUT_MS = 10_000;
+/** Default `sources.maxRedirects`. */
 export const DEFAULT_MAX_REDIRECTS = 3;
+/** Default `maxInputPixels`: 40 megapixels. */
 export const DEFAULT_MAX_INPUT_PIXELS = 40_000_000;
+/** Default `maxAnimationFrames`. */
 export const DEFAULT_MAX_ANIMATION_FRAMES = 1000;
+/** Default `processingTimeoutMs`: 10 s. */
 export const DEFAULT_PROCESSING_TIMEOUT_MS = 10_000;
+/** Default `maxOutputWidth` and `maxOutputHeight`. */
 export const DEFAULT_MAX_OUTPUT_DIMENSION = 4096;
+/** Milliseconds after which a Redis command fails and the request goes on without the cache. */
 export const DEFAULT_REDIS_COMMAND_TIMEOUT_MS = 1000;
