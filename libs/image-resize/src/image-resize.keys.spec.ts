@@ -1,16 +1,11 @@
 import { InvalidResizeSpecError } from './errors/image-resize.errors';
 import { assertCacheKey, groupKey, hashedCacheKey, variantKey } from './image-resize.keys';
-import type { ResolvedResizeSpec } from './interfaces/resize-spec.interface';
+import { resolveImageResizeOptions } from './image-resize.options';
+import type { ResizeSpec, ResolvedResizeSpec } from './interfaces/resize-spec.interface';
+import { resolveResizeSpec } from './resize-spec.resolver';
 
-const spec = (extra: Partial<ResolvedResizeSpec> = {}): ResolvedResizeSpec => ({
-  width: 256,
-  height: 256,
-  format: 'png',
-  fit: 'inside',
-  ttl: 60,
-  redraw: false,
-  ...extra,
-});
+const spec = (extra: Partial<ResizeSpec> = {}): ResolvedResizeSpec =>
+  resolveResizeSpec({ width: 256, height: 256, ...extra }, resolveImageResizeOptions({ ttl: 60 }));
 
 describe('cache keys', () => {
   it('follow <prefix><cacheKey>_<w>_<h>_<format> and name every field that changes the bytes', () => {
@@ -23,6 +18,28 @@ describe('cache keys', () => {
       'p_k_256_256_jpeg_cover_q70',
     );
     expect(variantKey('p_', 'k', spec({ ttl: 5, redraw: true })).key).toBe('p_k_256_256_png');
+    expect(
+      variantKey(
+        'p_',
+        'k',
+        spec({
+          fit: 'cover',
+          position: 'right top',
+          background: '#FFF',
+          withoutEnlargement: true,
+          palette: true,
+        }),
+      ).key,
+    ).toBe('p_k_256_256_png_cover_p-right-top_bgfff_noup_pal');
+    expect(variantKey('p_', 'k', spec({ withoutEnlargement: false })).key).toBe('p_k_256_256_png_up');
+    expect(variantKey('p_', 'k', spec({ dpr: 2 })).key).toBe('p_k_512_512_png');
+    expect(variantKey('p_', 'k', spec({ format: 'auto', accept: 'image/webp' })).key).toBe(
+      'p_k_256_256_webp',
+    );
+    expect(variantKey('p_', 'k', spec({ format: 'auto', accept: 'text/html' })).key).toBe(
+      'p_k_256_256_fallback',
+    );
+    expect(variantKey('p_', 'k', spec({ format: 'auto', fallback: 'png' })).key).toBe('p_k_256_256_png');
     expect(groupKey('p_', 'k')).toBe('p_k#variants');
   });
 

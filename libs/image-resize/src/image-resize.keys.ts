@@ -25,7 +25,9 @@ export function hashedCacheKey(kind: 'url' | 'buf' | 'file', ...parts: (string |
 
 /**
  * The keys of one variant: `<prefix><cacheKey>_<w>_<h>_<format>`, followed by every other field
- * that changes the bytes (fit when not `inside`, quality when set). The group key of the cacheKey
+ * that changes the bytes, each only when it differs from its default: `_<fit>`, `_p-<position>`,
+ * `_bg<hex>`, `_up` / `_noup` (enlargement), `_q<quality>`, `_pal`. A negotiated format that fell
+ * back to PNG-or-JPEG-by-transparency is written `fallback`. The group key of the cacheKey
  * ends in `#variants` and the lock of a variant in `#lock`, which no variant key can contain.
  *
  * With `hashTag` (Redis Cluster) the cacheKey is written `{cacheKey}`, so that every key of one
@@ -37,9 +39,14 @@ export function variantKey(
   spec: ResolvedResizeSpec,
   hashTag = false,
 ): ImageCacheKey {
-  let key = `${prefix}${tagged(cacheKey, hashTag)}_${spec.width}_${spec.height}_${spec.format}`;
+  const format = spec.alphaFallback ? 'fallback' : spec.format;
+  let key = `${prefix}${tagged(cacheKey, hashTag)}_${spec.width}_${spec.height}_${format}`;
   if (spec.fit !== 'inside') key += `_${spec.fit}`;
+  if (spec.position !== 'centre') key += `_p-${spec.position.replace(' ', '-')}`;
+  if (spec.background !== undefined) key += `_bg${spec.background.slice(1)}`;
+  if (spec.withoutEnlargement !== (spec.fit === 'inside')) key += spec.withoutEnlargement ? '_noup' : '_up';
   if (spec.quality !== undefined) key += `_q${spec.quality}`;
+  if (spec.palette) key += '_pal';
   return { key, group: groupKey(prefix, cacheKey, hashTag), lock: `${key}#lock` };
 }
 

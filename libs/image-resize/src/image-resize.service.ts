@@ -10,20 +10,16 @@ import {
   IMAGE_RESIZE_OPTIONS,
   IMAGE_SOURCE_LOADER,
 } from './image-resize.constants';
-import { ImageNotFoundError, InvalidResizeSpecError } from './errors/image-resize.errors';
+import { ImageNotFoundError } from './errors/image-resize.errors';
 import { assertCacheKey, groupKey, hashedCacheKey, variantKey } from './image-resize.keys';
 import { isRedisClusterConfig } from './image-resize.options';
+import { resolveResizeSpec } from './resize-spec.resolver';
 import type { CachedImage, ImageCache, ImageCacheKey } from './interfaces/image-cache.interface';
 import type { ImageProcessor } from './interfaces/image-processor.interface';
 import type { ResolvedImageResizeOptions } from './interfaces/image-resize-options.interface';
 import type { ImageSource, ImageSourceDescriptor, LoadedSource } from './interfaces/image-source.interface';
 import type { ImageSourceLoader } from './interfaces/image-source-loader.interface';
-import type {
-  FitMode,
-  OutputFormat,
-  ResizeSpec,
-  ResolvedResizeSpec,
-} from './interfaces/resize-spec.interface';
+import type { ResizeSpec, ResolvedResizeSpec } from './interfaces/resize-spec.interface';
 import type { CacheStatus, ResizedImageResult } from './interfaces/resized-image.interface';
 
 /** How often an instance waiting for another one's result looks into the cache. */
@@ -32,9 +28,6 @@ const LOCK_POLL_MS = 25;
 const NO_LOCK = '';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-const FORMATS: readonly OutputFormat[] = ['png', 'jpeg', 'webp', 'avif'];
-const FITS: readonly FitMode[] = ['inside', 'cover', 'contain', 'fill'];
 
 /**
  * Resizes images and caches the results. Usable on its own (from a resolver, a job, a custom
@@ -69,7 +62,7 @@ export class ImageResizeService {
    * @throws ImageResizeError subclasses that carry the HTTP status to answer with (400, 403, 404, 422, 502, 504)
    */
   async resize(source: ImageSource, spec: ResizeSpec): Promise<ResizedImageResult> {
-    const resolved = this.resolveSpec(spec);
+    const resolved = resolveResizeSpec(spec, this.options);
     const descriptor = toDescriptor(source);
     let preloaded: LoadedSource | undefined;
     let cacheKey = spec.cacheKey ?? descriptor.cacheKey;
@@ -93,7 +86,7 @@ export class ImageResizeService {
         status = 'BYPASS';
       } else if (cached) {
         releaseUnread(descriptor, preloaded);
-        return toResult(cached, 'HIT', resolved.ttl, ref.key);
+        return toResult(cached, 'HIT', resolved, ref.key);
       }
       const pending = this.inflight.get(ref.key);
       if (pending) {
@@ -147,7 +140,7 @@ export class ImageResizeService {
       const cached = await this.lookup(ref.key);
       if (cached && cached !== 'unavailable') {
         releaseUnread(descriptor, preloaded);
-        return toResult(cached, 'HIT', spec.ttl, ref.key);
+        return toResult(cached, 'HIT', spec, ref.key);
       }
       token = await this.attemptLock(ref.lock, lockMs);
     }
@@ -183,7 +176,7 @@ export class ImageResizeService {
     this.logger.debug(
       `${status} ${ref.key}: ${loaded.body.length} -> ${image.body.length} bytes in ${Date.now() - started} ms`,
     );
-    return toResult(image, status, spec.ttl, ref.key);
+    return toResult(image, status, spec, ref.key);
   }
 
   /** Caches an image; a cache that refuses it is logged once until it accepts again, never an error. */
@@ -208,47 +201,12 @@ export class ImageResizeService {
       return 'unavailable';
     }
   }
-
-  private resolveSpec(spec: ResizeSpec): ResolvedResizeSpec {
-    if (typeof spec !== 'object' || spec === null) {
-      throw new InvalidResizeSpecError('A resize spec { width, height } is required');
-    }
-    const { maxOutputWidth, maxOutputHeight } = this.options;
-    const width = dimension('width', spec.width, maxOutputWidth);
-    const height = dimension('height', spec.height, maxOutputHeight);
-    const format = spec.format ?? 'png';
-    if (!FORMATS.includes(format)) {
-      throw new InvalidResizeSpecError(`format must be one of ${FORMATS.join(', ')}`);
-    }
-    const fit = spec.fit ?? 'inside';
-    if (!FITS.includes(fit)) {
-      throw new InvalidResizeSpecError(`fit must be one of ${FITS.join(', ')}`);
-    }
-    if (
-      spec.quality !== undefined &&
-      !(Number.isInteger(spec.quality) && spec.quality >= 1 && spec.quality <= 100)
-    ) {
-      throw new InvalidResizeSpecError('quality must be an integer from 1 to 100');
-    }
-    const ttl = spec.ttl ?? this.options.ttl;
-    if (!Number.isSafeInteger(ttl) || ttl < 1) {
-      throw new InvalidResizeSpecError('ttl must be a positive integer number of seconds');
-    }
-    return { width, height, format, fit, quality: spec.quality, ttl, redraw: spec.redraw === true };
-  }
-}
-
-function dimension(name: string, value: unknown, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-    throw new InvalidResizeSpecError(`${name} must be an integer from 1 to ${max}`);
-  }
-  return value;
 }
 
 function toResult(
   image: CachedImage,
   cacheStatus: CacheStatus,
-  ttl: number,
+  spec: ResolvedResizeSpec,
   key: string,
 ): ResizedImageResult {
   return {
@@ -259,7 +217,8 @@ function toResult(
     height: image.height,
     format: image.format,
     cacheStatus,
-    ttl,
+    ttl: spec.ttl,
+    negotiated: spec.negotiated,
     key,
   };
 }

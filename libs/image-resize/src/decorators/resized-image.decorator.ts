@@ -3,8 +3,11 @@ import { RESIZED_IMAGE_METADATA } from '../image-resize.constants';
 import { ResizedImageInterceptor } from '../interceptors/resized-image.interceptor';
 import type { ResizeSpec } from '../interfaces/resize-spec.interface';
 
-/** The spec of `@ResizedImage()`: a {@link ResizeSpec} without the per-call `redraw` flag. */
-export type ResizedImageOptions = Omit<ResizeSpec, 'redraw'>;
+/**
+ * The spec of `@ResizedImage()`: a {@link ResizeSpec} without what each request supplies (`redraw`
+ * comes from `?redraw` where allowed, `accept` from the request's header).
+ */
+export type ResizedImageOptions = Omit<ResizeSpec, 'redraw' | 'accept'>;
 
 /**
  * Serves the image that the decorated controller method points to, resized to `spec` and cached.

@@ -50,7 +50,14 @@ export class ResizedImageInterceptor implements NestInterceptor {
       .handle()
       .pipe(
         switchMap((source) =>
-          from(this.respond(source, { ...spec, redraw: this.isRedrawAllowed(request) }, request, response)),
+          from(
+            this.respond(
+              source,
+              { ...spec, accept: request.headers.accept, redraw: this.isRedrawAllowed(request) },
+              request,
+              response,
+            ),
+          ),
         ),
       );
   }
@@ -73,6 +80,7 @@ export class ResizedImageInterceptor implements NestInterceptor {
     response.setHeader('ETag', image.etag);
     response.setHeader('X-Cache', image.cacheStatus);
     response.setHeader('X-Content-Type-Options', 'nosniff');
+    if (image.negotiated) response.vary('Accept');
   }
 
   private async respond(

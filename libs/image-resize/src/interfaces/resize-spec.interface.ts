@@ -5,24 +5,59 @@ export type OutputFormat = 'png' | 'jpeg' | 'webp' | 'avif';
  * How the image is fitted into the `width` x `height` box.
  *
  * - `inside` (default): fits inside the box, keeps the aspect ratio, never enlarges.
- * - `cover`: fills the box exactly, cropping what overflows (centred).
- * - `contain`: fits inside the box and pads it to exactly the box (transparent, or white for JPEG).
+ * - `cover`: fills the box exactly, cropping what overflows (see `position`).
+ * - `contain`: fits inside the box and pads it to exactly the box with `background`.
  * - `fill`: stretches to exactly the box, ignoring the aspect ratio.
+ * - `outside`: covers the box, keeping the aspect ratio, without cropping (one side may exceed it).
  */
-export type FitMode = 'inside' | 'cover' | 'contain' | 'fill';
+export type FitMode = 'inside' | 'cover' | 'contain' | 'fill' | 'outside';
+
+/**
+ * Which part of the image `cover` keeps: a side or corner, `'centre'`, or a smart crop —
+ * `'attention'` (the most salient region) or `'entropy'` (the busiest region).
+ */
+export type CropPosition =
+  | 'centre'
+  | 'top'
+  | 'right'
+  | 'bottom'
+  | 'left'
+  | 'right top'
+  | 'right bottom'
+  | 'left bottom'
+  | 'left top'
+  | 'attention'
+  | 'entropy';
 
 /** What to produce: the box, the format and the cache behaviour of one resized image. */
 export interface ResizeSpec {
-  /** Width of the box in pixels (1 to `maxOutputWidth`). */
+  /** Width of the box in CSS pixels (1 to `maxOutputWidth`, after `dpr`). */
   width: number;
-  /** Height of the box in pixels (1 to `maxOutputHeight`). */
+  /** Height of the box in CSS pixels (1 to `maxOutputHeight`, after `dpr`). */
   height: number;
-  /** Output format. Default `'png'`. */
-  format?: OutputFormat;
+  /**
+   * Output format, or `'auto'`: AVIF, then WebP, as the request's `Accept` lists them explicitly
+   * (q-values honoured), otherwise `fallback`. Default `'png'`.
+   */
+  format?: OutputFormat | 'auto';
+  /** With `format: 'auto'`, the format for clients that accept neither AVIF nor WebP. Default: PNG when the image has transparency, JPEG otherwise. */
+  fallback?: OutputFormat;
+  /** With `format: 'auto'`, the request's `Accept` header (`@ResizedImage()` passes it; other callers may). */
+  accept?: string;
   /** How the image is fitted into the box. Default `'inside'`. */
   fit?: FitMode;
-  /** Encoder quality 1-100 for JPEG, WebP and AVIF (ignored for PNG). Default: the encoder's. */
+  /** Which part `cover` keeps. Default `'centre'`. */
+  position?: CropPosition;
+  /** Colour for `contain` padding and for flattening transparency into JPEG, e.g. `'#ffffff'`. Default: transparent, white for JPEG. */
+  background?: string;
+  /** Never make the image larger than the original. Default true for `inside`, false otherwise. */
+  withoutEnlargement?: boolean;
+  /** Device pixel ratio 1-3: the box is multiplied by it. Default 1. */
+  dpr?: number;
+  /** Encoder quality 1-100 for JPEG, WebP and AVIF (ignored for PNG). Default: JPEG 80, WebP 80, AVIF 50. */
   quality?: number;
+  /** PNG with a palette (quantised, up to 256 colours): much smaller for flat logos. Default false. */
+  palette?: boolean;
   /** Seconds the result is cached and may be cached by clients. Default: the module's `ttl`. */
   ttl?: number;
   /**
@@ -37,11 +72,25 @@ export interface ResizeSpec {
 
 /** A {@link ResizeSpec} with every default applied; what the processor and the cache see. */
 export interface ResolvedResizeSpec {
+  /** Output width of the box in pixels (`width` x `dpr`). */
   width: number;
+  /** Output height of the box in pixels (`height` x `dpr`). */
   height: number;
+  /** The format to encode (unless `alphaFallback`). */
   format: OutputFormat;
+  /**
+   * Negotiation found neither AVIF nor WebP and no `fallback` was given: encode PNG when the image
+   * has transparency and JPEG otherwise (`format` is then ignored).
+   */
+  alphaFallback: boolean;
+  /** Whether the format depended on the request's `Accept` (responses then carry `Vary: Accept`). */
+  negotiated: boolean;
   fit: FitMode;
+  position: CropPosition;
+  background?: string;
+  withoutEnlargement: boolean;
   quality?: number;
+  palette: boolean;
   ttl: number;
   redraw: boolean;
 }

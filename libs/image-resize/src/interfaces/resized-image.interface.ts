@@ -17,6 +17,8 @@ export interface ResizedImageResult {
   cacheStatus: CacheStatus;
   /** Seconds this result may be cached (the spec's `ttl` or the module's). */
   ttl: number;
+  /** Whether the format was negotiated from `Accept`: HTTP responses then carry `Vary: Accept`. */
+  negotiated: boolean;
   /** The full cache key of this variant. */
   key: string;
 }

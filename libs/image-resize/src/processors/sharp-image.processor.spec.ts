@@ -1,19 +1,18 @@
 import sharp from 'sharp';
 import { InvalidImageError, SourceTooLargeError } from '../errors/image-resize.errors';
 import { resolveImageResizeOptions } from '../image-resize.options';
-import type { FitMode, OutputFormat, ResolvedResizeSpec } from '../interfaces/resize-spec.interface';
+import type {
+  FitMode,
+  OutputFormat,
+  ResizeSpec,
+  ResolvedResizeSpec,
+} from '../interfaces/resize-spec.interface';
+import { resolveResizeSpec } from '../resize-spec.resolver';
 import { SharpImageProcessor } from './sharp-image.processor';
 
 const processor = new SharpImageProcessor(resolveImageResizeOptions({}));
-const spec = (extra: Partial<ResolvedResizeSpec> = {}): ResolvedResizeSpec => ({
-  width: 256,
-  height: 256,
-  format: 'png',
-  fit: 'inside',
-  ttl: 60,
-  redraw: false,
-  ...extra,
-});
+const spec = (extra: Partial<ResizeSpec> = {}): ResolvedResizeSpec =>
+  resolveResizeSpec({ width: 256, height: 256, ...extra }, resolveImageResizeOptions({}));
 
 /** A wide PNG: transparent, with an opaque red square in the middle. */
 const widePng = () =>

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import sharp, { type Metadata, type Sharp } from 'sharp';
+import sharp, { type Color, type Metadata, type Sharp } from 'sharp';
 import { IMAGE_RESIZE_OPTIONS } from '../image-resize.constants';
 import {
   InvalidImageError,
@@ -35,6 +35,9 @@ export class SharpImageProcessor implements ImageProcessor {
   async process(input: Buffer, spec: ResolvedResizeSpec): Promise<ProcessedImage> {
     if (input.length === 0) throw new InvalidImageError('Source image is empty');
     const metadata = await this.readMetadata(input);
+    // A negotiated fallback keeps transparency where there is some, and takes JPEG's bytes otherwise.
+    const format: OutputFormat = spec.alphaFallback ? (metadata.hasAlpha ? 'png' : 'jpeg') : spec.format;
+    const background = spec.background ?? (format === 'jpeg' ? WHITE : TRANSPARENT);
     let image = sharp(input, {
       limitInputPixels: this.options.maxInputPixels,
       failOn: 'error',
@@ -44,20 +47,21 @@ export class SharpImageProcessor implements ImageProcessor {
         width: spec.width,
         height: spec.height,
         fit: spec.fit,
-        withoutEnlargement: spec.fit === 'inside',
-        background: spec.format === 'jpeg' ? WHITE : TRANSPARENT,
+        position: spec.position,
+        withoutEnlargement: spec.withoutEnlargement,
+        background,
       });
     const timeoutMs = this.options.processingTimeoutMs;
     // sharp stops its own work after whole seconds; the race answers on time to the millisecond.
-    image = this.encode(image, spec).timeout({ seconds: Math.ceil(timeoutMs / 1000) });
+    image = this.encode(image, format, spec, background).timeout({ seconds: Math.ceil(timeoutMs / 1000) });
     try {
       const { data, info } = await withTimeout(image.toBuffer({ resolveWithObject: true }), timeoutMs);
       return {
         body: data,
-        contentType: CONTENT_TYPES[spec.format],
+        contentType: CONTENT_TYPES[format],
         width: info.width,
         height: info.height,
-        format: spec.format,
+        format,
       };
     } catch (error) {
       if (error instanceof ProcessingTimeoutError) throw error;
@@ -97,12 +101,22 @@ export class SharpImageProcessor implements ImageProcessor {
     return metadata;
   }
 
-  private encode(image: Sharp, spec: ResolvedResizeSpec): Sharp {
-    switch (spec.format) {
+  /**
+   * The encoders and their defaults. JPEG q80 with mozjpeg's trellis quantisation, progressive;
+   * WebP q80; AVIF q50 at effort 3 (effort 4 costs about 3.4x the time at 256 px for 0.5% fewer
+   * bytes); PNG at compression 9, optionally quantised to a palette. Metadata is not written (sharp
+   * strips it unless asked), and colours are converted to sRGB from the embedded profile.
+   */
+  private encode(image: Sharp, format: OutputFormat, spec: ResolvedResizeSpec, background: Color): Sharp {
+    switch (format) {
       case 'png':
-        return image.png({ compressionLevel: 9, adaptiveFiltering: true });
+        return spec.palette
+          ? image.png({ palette: true, compressionLevel: 9, effort: 7 })
+          : image.png({ compressionLevel: 9, adaptiveFiltering: true });
       case 'jpeg':
-        return image.flatten({ background: WHITE }).jpeg({ quality: spec.quality ?? 80, mozjpeg: true });
+        return image
+          .flatten({ background: background === TRANSPARENT ? WHITE : background })
+          .jpeg({ quality: spec.quality ?? 80, mozjpeg: true, progressive: true });
       case 'webp':
         return image.webp({ quality: spec.quality ?? 80 });
       case 'avif':
