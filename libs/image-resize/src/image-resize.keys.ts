@@ -26,7 +26,7 @@ export function hashedCacheKey(kind: 'url' | 'buf' | 'file', ...parts: (string |
 /**
  * The keys of one variant: `<prefix><cacheKey>_<w>_<h>_<format>`, followed by every other field
  * that changes the bytes, each only when it differs from its default: `_<fit>`, `_p-<position>`,
- * `_bg<hex>`, `_up` / `_noup` (enlargement), `_q<quality>`, `_pal`. A negotiated format that fell
+ * `_bg<hex>`, `_up` / `_noup` (enlargement), `_q<quality>`, `_pal`, `_anim`. A negotiated format that fell
  * back to PNG-or-JPEG-by-transparency is written `fallback`. The group key of the cacheKey
  * ends in `#variants` and the lock of a variant in `#lock`, which no variant key can contain.
  *
@@ -47,6 +47,7 @@ export function variantKey(
   if (spec.withoutEnlargement !== (spec.fit === 'inside')) key += spec.withoutEnlargement ? '_noup' : '_up';
   if (spec.quality !== undefined) key += `_q${spec.quality}`;
   if (spec.palette) key += '_pal';
+  if (spec.animated) key += '_anim';
   return { key, group: groupKey(prefix, cacheKey, hashTag), lock: `${key}#lock` };
 }
 

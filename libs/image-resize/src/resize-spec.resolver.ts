@@ -90,6 +90,9 @@ export function resolveResizeSpec(
   if (spec.palette !== undefined && typeof spec.palette !== 'boolean') {
     throw new InvalidResizeSpecError('palette must be a boolean');
   }
+  if (spec.animated !== undefined && typeof spec.animated !== 'boolean') {
+    throw new InvalidResizeSpecError('animated must be a boolean');
+  }
   const ttl = spec.ttl ?? options.ttl;
   if (!Number.isSafeInteger(ttl) || ttl < 1) {
     throw new InvalidResizeSpecError('ttl must be a positive integer number of seconds');
@@ -106,6 +109,8 @@ export function resolveResizeSpec(
     withoutEnlargement: spec.withoutEnlargement ?? fit === 'inside',
     quality: spec.quality,
     palette: spec.palette === true,
+    // Only WebP output holds frames; for the others the flag would change nothing but the key.
+    animated: spec.animated === true && format === 'webp',
     ttl,
     redraw: spec.redraw === true,
   };

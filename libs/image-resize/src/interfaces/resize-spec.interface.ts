@@ -58,6 +58,12 @@ export interface ResizeSpec {
   quality?: number;
   /** PNG with a palette (quantised, up to 256 colours): much smaller for flat logos. Default false. */
   palette?: boolean;
+  /**
+   * Keep the frames of an animated original (GIF, WebP) when the output format can hold them
+   * (WebP); other formats get the first frame. Default false: the first frame. Bounded by
+   * `maxAnimationFrames`.
+   */
+  animated?: boolean;
   /** Seconds the result is cached and may be cached by clients. Default: the module's `ttl`. */
   ttl?: number;
   /**
@@ -91,6 +97,8 @@ export interface ResolvedResizeSpec {
   withoutEnlargement: boolean;
   quality?: number;
   palette: boolean;
+  /** Keep every frame (only when `format` is WebP). */
+  animated: boolean;
   ttl: number;
   redraw: boolean;
 }

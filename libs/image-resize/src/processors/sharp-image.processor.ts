@@ -41,6 +41,7 @@ export class SharpImageProcessor implements ImageProcessor {
     let image = sharp(input, {
       limitInputPixels: this.options.maxInputPixels,
       failOn: 'error',
+      animated: spec.animated && format === 'webp',
     })
       .rotate()
       .resize({
