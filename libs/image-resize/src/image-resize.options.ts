@@ -31,6 +31,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'maxAnimationFrames',
   'processingTimeoutMs',
   'allowSvg',
+  'signing',
   'maxOutputWidth',
   'maxOutputHeight',
 ]);
@@ -169,7 +170,21 @@ export function resolveImageResizeOptions(
   }
   const allowSvg = opts.allowSvg ?? false;
   if (typeof allowSvg !== 'boolean') throw new ImageResizeConfigError('option "allowSvg" must be a boolean');
+  const signing = opts.signing;
+  if (
+    signing !== undefined &&
+    (typeof signing !== 'object' ||
+      signing === null ||
+      !Array.isArray(signing.keys) ||
+      signing.keys.length === 0 ||
+      signing.keys.some((key) => typeof key !== 'string' || key.length < 32))
+  ) {
+    throw new ImageResizeConfigError(
+      'option "signing" must be { keys: [...] } with at least one key of 32 or more characters (newest first)',
+    );
+  }
   return {
+    signing: signing && { keys: [...signing.keys] },
     redis: opts.redis,
     useCacheManager,
     memory: {

@@ -10,7 +10,8 @@ import {
   IMAGE_RESIZE_OPTIONS,
   IMAGE_SOURCE_LOADER,
 } from './image-resize.constants';
-import { ImageNotFoundError } from './errors/image-resize.errors';
+import { ImageNotFoundError, ImageResizeConfigError } from './errors/image-resize.errors';
+import { UrlSigner } from './signing/url-signer';
 import { assertCacheKey, groupKey, hashedCacheKey, variantKey } from './image-resize.keys';
 import { isRedisClusterConfig } from './image-resize.options';
 import { resolveResizeSpec } from './resize-spec.resolver';
@@ -44,6 +45,7 @@ export class ImageResizeService {
   /** In a Redis Cluster, every key of one cacheKey is tagged into one hash slot. */
   private readonly hashTags: boolean;
   private writesFailing = false;
+  private readonly signer?: UrlSigner;
 
   constructor(
     @Inject(IMAGE_RESIZE_OPTIONS) private readonly options: ResolvedImageResizeOptions,
@@ -52,6 +54,7 @@ export class ImageResizeService {
     @Inject(IMAGE_SOURCE_LOADER) private readonly loader: ImageSourceLoader,
   ) {
     this.hashTags = isRedisClusterConfig(options.redis);
+    this.signer = options.signing && new UrlSigner(options.signing.keys);
   }
 
   /**
@@ -106,6 +109,31 @@ export class ImageResizeService {
       work.then(forget, forget);
     }
     return work;
+  }
+
+  /**
+   * A signed URL for a `signed: true` route: `path` with `params` (e.g. `{ w: 320, h: 320, format:
+   * 'webp' }`) and their HMAC signature, made with the first of the module's `signing.keys`.
+   *
+   * @example `<img src="${images.signUrl('/logos/acme', { w: 320, h: 320 })}">`
+   * @throws ImageResizeConfigError when the module has no `signing` option
+   */
+  signUrl(path: string, params: Record<string, string | number | boolean>): string {
+    return this.requireSigner().sign(path, params);
+  }
+
+  /** Whether `query` carries a valid signature of `path` and its other parameters, by any signing key. */
+  verifySignedUrl(path: string, query: Record<string, unknown>): boolean {
+    return this.requireSigner().verify(path, query);
+  }
+
+  private requireSigner(): UrlSigner {
+    if (!this.signer) {
+      throw new ImageResizeConfigError(
+        'signed URLs need the option "signing": { keys: [...] } (each key 32 or more characters)',
+      );
+    }
+    return this.signer;
   }
 
   /**

@@ -5,7 +5,15 @@ export type {
 } from './image-resize.module-definition';
 export { IMAGE_RESIZE_MODULE_OPTIONS } from './image-resize.module-definition';
 export { ImageResizeService } from './image-resize.service';
-export { ResizedImage, type ResizedImageOptions } from './decorators/resized-image.decorator';
+export {
+  ResizedImage,
+  type ResizedImageOptions,
+  type ResizePreset,
+} from './decorators/resized-image.decorator';
+export { UrlSigner, SIGNATURE_PARAM } from './signing/url-signer';
+export { negotiateImageFormat } from './image-resize.negotiation';
+export { resolveResizeSpec } from './resize-spec.resolver';
+export { specFromRequest } from './interceptors/request-spec.resolver';
 export { ResizedImageInterceptor } from './interceptors/resized-image.interceptor';
 export { resolveImageResizeOptions } from './image-resize.options';
 export {
@@ -38,6 +46,7 @@ export {
   UpstreamError,
   UpstreamTimeoutError,
   ProcessingTimeoutError,
+  InvalidSignatureError,
 } from './errors/image-resize.errors';
 export {
   SourceAddressPolicy,
@@ -64,6 +73,7 @@ export type {
   ResolvedResizeSpec,
   OutputFormat,
   FitMode,
+  CropPosition,
 } from './interfaces/resize-spec.interface';
 export type { ImageSource, ImageSourceDescriptor, LoadedSource } from './interfaces/image-source.interface';
 export type { ResizedImageResult, CacheStatus } from './interfaces/resized-image.interface';

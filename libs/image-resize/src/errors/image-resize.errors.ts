@@ -32,6 +32,13 @@ export class SourceNotAllowedError extends ImageResizeError {
   }
 }
 
+/** 403: a route that takes its sizes from the request was called without a valid signature. */
+export class InvalidSignatureError extends ImageResizeError {
+  constructor(message = 'Missing or invalid signature') {
+    super(message, HttpStatus.FORBIDDEN);
+  }
+}
+
 /** 422: the source is not an accepted image, is corrupt, or exceeds a limit. */
 export class InvalidImageError extends ImageResizeError {
   constructor(message = 'Source is not a supported image', options?: { cause?: unknown }) {

@@ -21,6 +21,8 @@ import { ImageResizeService } from '../image-resize.service';
 import type { ResolvedImageResizeOptions, RedrawRequest } from '../interfaces/image-resize-options.interface';
 import type { ImageSource } from '../interfaces/image-source.interface';
 import type { ResizeSpec } from '../interfaces/resize-spec.interface';
+import type { ResizedImageOptions } from '../decorators/resized-image.decorator';
+import { specFromRequest } from './request-spec.resolver';
 import type { ResizedImageResult } from '../interfaces/resized-image.interface';
 
 /**
@@ -41,25 +43,29 @@ export class ResizedImageInterceptor implements NestInterceptor {
     context: ExecutionContext,
     next: CallHandler<ImageSource | null | undefined>,
   ): Observable<unknown> {
-    const spec = this.reflector.get<ResizeSpec | undefined>(RESIZED_IMAGE_METADATA, context.getHandler());
-    if (!spec || context.getType() !== 'http') return next.handle();
+    const options = this.reflector.get<ResizedImageOptions | undefined>(
+      RESIZED_IMAGE_METADATA,
+      context.getHandler(),
+    );
+    if (!options || context.getType() !== 'http') return next.handle();
     const http = context.switchToHttp();
     const request = http.getRequest<Request>();
     const response = http.getResponse<Response>();
-    return next
-      .handle()
-      .pipe(
-        switchMap((source) =>
-          from(
-            this.respond(
-              source,
-              { ...spec, accept: request.headers.accept, redraw: this.isRedrawAllowed(request) },
-              request,
-              response,
-            ),
-          ),
-        ),
-      );
+    // Checked before the handler runs: a request for a size the route does not offer costs nothing.
+    const spec: ResizeSpec = {
+      ...this.specFor(options, request),
+      accept: request.headers.accept,
+      redraw: this.isRedrawAllowed(request),
+    };
+    return next.handle().pipe(switchMap((source) => from(this.respond(source, spec, request, response))));
+  }
+
+  /** The spec of this request: the route's, a preset, an allowlisted width, or signed query values. */
+  protected specFor(options: ResizedImageOptions, request: Request): Omit<ResizeSpec, 'redraw' | 'accept'> {
+    const query = (request.query ?? {}) as Record<string, unknown>;
+    return specFromRequest(options, query, () =>
+      this.service.verifySignedUrl(request.originalUrl.split('?')[0], query),
+    );
   }
 
   /** Whether this request's `?redraw` may bypass the cache. */

@@ -75,6 +75,11 @@ export interface ImageResizeModuleOptions {
   processingTimeoutMs?: number;
   /** Accept SVG originals (rasterised, never passed through, no external resources). Default false. */
   allowSvg?: boolean;
+  /**
+   * Keys for HMAC-signed URLs, needed by routes with `signed: true` (sizes and formats taken from the
+   * query). The first key signs; all keys verify (rotation). Each at least 32 characters.
+   */
+  signing?: { keys: string[] };
   /** Largest output width a spec may ask for. Default 4096. */
   maxOutputWidth?: number;
   /** Largest output height a spec may ask for. Default 4096. */
@@ -98,6 +103,7 @@ export interface ResolvedImageResizeOptions {
   allowSvg: boolean;
   maxOutputWidth: number;
   maxOutputHeight: number;
+  signing?: { keys: string[] };
 }
 
 /** Extra options of `forRoot`/`forRootAsync` that change the module graph rather than the behaviour. */
