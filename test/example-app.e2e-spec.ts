@@ -73,6 +73,23 @@ describe.each([
     }
   });
 
+  it('serves the negotiated-format logo in its presets', async () => {
+    const avif = await request(app.getHttpServer())
+      .get('/assets/aurora/logo?preset=small')
+      .set('Accept', 'image/avif,image/webp,*/*')
+      .buffer(true)
+      .parse(binary);
+    expect([avif.status, avif.headers['content-type'], avif.headers['vary']]).toEqual([
+      200,
+      'image/avif',
+      'Accept',
+    ]);
+    expect((await sharp(avif.body).metadata()).width).toBe(64);
+    const fallback = await request(app.getHttpServer()).get('/assets/basalt/logo').set('Accept', '*/*');
+    expect(fallback.headers['content-type']).toBe('image/jpeg');
+    expect((await request(app.getHttpServer()).get('/assets/basalt/logo?preset=huge')).status).toBe(400);
+  });
+
   it('answers 404 for an asset without a logo and for an unknown asset', async () => {
     expect((await request(app.getHttpServer()).get('/assets/dune/logo_small.png')).status).toBe(404);
     expect((await request(app.getHttpServer()).get('/assets/nope/logo_small.png')).status).toBe(404);

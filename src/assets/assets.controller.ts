@@ -58,6 +58,24 @@ ${rows}
     return { url: `${ownOrigin(request)}/originals/${asset.logo}`, cacheKey: `logo_small_${asset.slug}` };
   }
 
+  /**
+   * The same logo in the best format the browser accepts (AVIF, WebP, else PNG/JPEG), in one of
+   * two sizes: `/assets/<slug>/logo?preset=large`. Any other preset gives 400.
+   */
+  @Get('assets/:slug/logo')
+  @ResizedImage({
+    width: 256,
+    height: 256,
+    format: 'auto',
+    presets: { small: { width: 64, height: 64 }, large: { width: 512, height: 512 } },
+  })
+  logo(@Param('slug') slug: string, @Req() request: Request): ImageSource | null {
+    const asset = this.assets.find(slug);
+    if (!asset) throw new NotFoundException('Unknown asset');
+    if (!asset.logo) return null;
+    return { url: `${ownOrigin(request)}/originals/${asset.logo}`, cacheKey: `logo_${asset.slug}` };
+  }
+
   private row(asset: Asset): string {
     const name = escapeHtml(asset.name);
     const logo = asset.logo
