@@ -49,5 +49,16 @@ export const DEFAULT_MAX_ANIMATION_FRAMES = 1000;
 export const DEFAULT_PROCESSING_TIMEOUT_MS = 10_000;
 /** Default `maxOutputWidth` and `maxOutputHeight`. */
 export const DEFAULT_MAX_OUTPUT_DIMENSION = 4096;
+/**
+ * Default encoder settings (module option `encoders`): JPEG q80 with mozjpeg, WebP q80, AVIF q50 at
+ * effort 3, PNG lossless without a palette. The README's "Encoder defaults" says why.
+ */
+export const DEFAULT_ENCODERS = {
+  jpeg: { quality: 80 },
+  webp: { quality: 80 },
+  avif: { quality: 50, effort: 3 },
+  png: { palette: false },
+} as const;
+
 /** Milliseconds after which a Redis command fails and the request goes on without the cache. */
 export const DEFAULT_REDIS_COMMAND_TIMEOUT_MS = 1000;

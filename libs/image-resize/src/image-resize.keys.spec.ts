@@ -40,6 +40,21 @@ describe('cache keys', () => {
       'p_k_256_256_fallback',
     );
     expect(variantKey('p_', 'k', spec({ format: 'auto', fallback: 'png' })).key).toBe('p_k_256_256_png');
+  });
+
+  it('name encoder settings only when they differ from the built-in defaults', () => {
+    expect(variantKey('p_', 'k', spec({ format: 'jpeg', quality: 80 })).key).toBe('p_k_256_256_jpeg');
+    expect(variantKey('p_', 'k', spec({ format: 'jpeg' })).key).toBe('p_k_256_256_jpeg');
+    const tuned = resolveImageResizeOptions({
+      encoders: { jpeg: { quality: 70 }, avif: { effort: 5 }, png: { palette: true } },
+    });
+    const withTuned = (extra: Partial<ResizeSpec>) =>
+      resolveResizeSpec({ width: 10, height: 10, ...extra }, tuned);
+    expect(variantKey('p_', 'k', withTuned({ format: 'jpeg' })).key).toBe('p_k_10_10_jpeg_q70');
+    expect(variantKey('p_', 'k', withTuned({ format: 'jpeg', quality: 80 })).key).toBe('p_k_10_10_jpeg');
+    expect(variantKey('p_', 'k', withTuned({ format: 'avif' })).key).toBe('p_k_10_10_avif_e5');
+    expect(variantKey('p_', 'k', withTuned({ format: 'png' })).key).toBe('p_k_10_10_png_pal');
+    expect(variantKey('p_', 'k', withTuned({ format: 'png', palette: false })).key).toBe('p_k_10_10_png');
     expect(groupKey('p_', 'k')).toBe('p_k#variants');
   });
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ImageCacheKey } from './interfaces/image-cache.interface';
-import type { ResolvedResizeSpec } from './interfaces/resize-spec.interface';
+import { DEFAULT_ENCODERS } from './image-resize.constants';
+import type { OutputFormat, ResolvedResizeSpec } from './interfaces/resize-spec.interface';
 import { InvalidResizeSpecError } from './errors/image-resize.errors';
 
 /** Characters a cacheKey may contain: none of them can appear in the suffix of a group key. */
@@ -45,7 +46,13 @@ export function variantKey(
   if (spec.position !== 'centre') key += `_p-${spec.position.replace(' ', '-')}`;
   if (spec.background !== undefined) key += `_bg${spec.background.slice(1)}`;
   if (spec.withoutEnlargement !== (spec.fit === 'inside')) key += spec.withoutEnlargement ? '_noup' : '_up';
-  if (spec.quality !== undefined) key += `_q${spec.quality}`;
+  // Settings at their built-in defaults stay out of the key: a route that says quality 80 for JPEG
+  // shares the entry of one that says nothing, and changing a module default makes new keys.
+  const builtIn = spec.alphaFallback ? undefined : DEFAULT_QUALITY[spec.format];
+  if (spec.quality !== undefined && spec.quality !== builtIn) key += `_q${spec.quality}`;
+  if (spec.format === 'avif' && !spec.alphaFallback && spec.effort !== DEFAULT_ENCODERS.avif.effort) {
+    key += `_e${spec.effort}`;
+  }
   if (spec.palette) key += '_pal';
   if (spec.animated) key += '_anim';
   return { key, group: groupKey(prefix, cacheKey, hashTag), lock: `${key}#lock` };
@@ -55,6 +62,13 @@ export function variantKey(
 export function groupKey(prefix: string, cacheKey: string, hashTag = false): string {
   return `${prefix}${tagged(cacheKey, hashTag)}#variants`;
 }
+
+const DEFAULT_QUALITY: Record<OutputFormat, number | undefined> = {
+  jpeg: DEFAULT_ENCODERS.jpeg.quality,
+  webp: DEFAULT_ENCODERS.webp.quality,
+  avif: DEFAULT_ENCODERS.avif.quality,
+  png: undefined,
+};
 
 function tagged(cacheKey: string, hashTag: boolean): string {
   return hashTag ? `{${cacheKey}}` : cacheKey;

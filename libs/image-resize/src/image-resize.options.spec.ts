@@ -17,6 +17,12 @@ describe('resolveImageResizeOptions', () => {
       maxAnimationFrames: 1000,
       processingTimeoutMs: 10_000,
       allowSvg: false,
+      encoders: {
+        jpeg: { quality: 80 },
+        webp: { quality: 80 },
+        avif: { quality: 50, effort: 3 },
+        png: { palette: false },
+      },
       maxOutputWidth: 4096,
       maxOutputHeight: 4096,
     });
@@ -69,6 +75,18 @@ describe('resolveImageResizeOptions', () => {
     [{ processingTimeoutMs: 0 }, /option "processingTimeoutMs"/],
     [{ maxAnimationFrames: -3 }, /option "maxAnimationFrames"/],
     [{ allowSvg: 'no' }, /option "allowSvg" must be a boolean/],
+    [
+      { encoders: { jpeg: { quality: 0 } } },
+      /option "encoders.jpeg.quality" must be an integer from 1 to 100/,
+    ],
+    [{ encoders: { avif: { effort: 10 } } }, /option "encoders.avif.effort" must be an integer from 0 to 9/],
+    [{ encoders: { gif: {} } }, /unknown option "encoders.gif"/],
+    [{ encoders: { png: { palette: 'yes' } } }, /option "encoders.png.palette" must be a boolean/],
+    [
+      { signing: { keys: ['short'] } },
+      /option "signing" must be \{ keys: \[...\] \} with at least one key of 32/,
+    ],
+    [{ signing: { keys: [] } }, /option "signing"/],
     [{ memory: { maxBytes: 10 } }, /option "memory.maxBytes" must be an integer >= 1024/],
     [{ memory: 'big' }, /option "memory" must be an object/],
     [{ redis: 'http://127.0.0.1:6379' }, /option "redis" must use the redis: or rediss: scheme/],

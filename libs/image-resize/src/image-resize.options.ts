@@ -1,4 +1,5 @@
 import {
+  DEFAULT_ENCODERS,
   DEFAULT_FETCH_TIMEOUT_MS,
   DEFAULT_KEY_PREFIX,
   DEFAULT_MAX_ANIMATION_FRAMES,
@@ -12,6 +13,7 @@ import {
 } from './image-resize.constants';
 import { ImageResizeConfigError } from './errors/image-resize.errors';
 import type {
+  EncoderOptions,
   RedisClusterConfig,
   ImageResizeModuleOptions,
   ResolvedImageResizeOptions,
@@ -32,6 +34,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'processingTimeoutMs',
   'allowSvg',
   'signing',
+  'encoders',
   'maxOutputWidth',
   'maxOutputHeight',
 ]);
@@ -120,6 +123,43 @@ function resolveSources(value: unknown): ResolvedImageResizeOptions['sources'] {
   };
 }
 
+function quality(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 100) {
+    throw new ImageResizeConfigError(`option "${name}" must be an integer from 1 to 100`);
+  }
+  return value;
+}
+
+function resolveEncoders(value: unknown): ResolvedImageResizeOptions['encoders'] {
+  if (value === undefined) value = {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ImageResizeConfigError('option "encoders" must be an object { jpeg?, webp?, avif?, png? }');
+  }
+  const given = value as EncoderOptions;
+  for (const key of Object.keys(given)) {
+    if (!['jpeg', 'webp', 'avif', 'png'].includes(key)) {
+      throw new ImageResizeConfigError(`unknown option "encoders.${key}"; known: jpeg, webp, avif, png`);
+    }
+  }
+  const effort = given.avif?.effort ?? DEFAULT_ENCODERS.avif.effort;
+  if (!Number.isInteger(effort) || effort < 0 || effort > 9) {
+    throw new ImageResizeConfigError('option "encoders.avif.effort" must be an integer from 0 to 9');
+  }
+  const palette = given.png?.palette ?? DEFAULT_ENCODERS.png.palette;
+  if (typeof palette !== 'boolean')
+    throw new ImageResizeConfigError('option "encoders.png.palette" must be a boolean');
+  return {
+    jpeg: { quality: quality('encoders.jpeg.quality', given.jpeg?.quality, DEFAULT_ENCODERS.jpeg.quality) },
+    webp: { quality: quality('encoders.webp.quality', given.webp?.quality, DEFAULT_ENCODERS.webp.quality) },
+    avif: {
+      quality: quality('encoders.avif.quality', given.avif?.quality, DEFAULT_ENCODERS.avif.quality),
+      effort,
+    },
+    png: { palette },
+  };
+}
+
 /**
  * Applies the defaults to the module's options and validates them. Throws an
  * {@link ImageResizeConfigError} that names the offending option; nothing falls back silently.
@@ -185,6 +225,7 @@ export function resolveImageResizeOptions(
   }
   return {
     signing: signing && { keys: [...signing.keys] },
+    encoders: resolveEncoders(opts.encoders),
     redis: opts.redis,
     useCacheManager,
     memory: {

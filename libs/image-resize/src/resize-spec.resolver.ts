@@ -49,7 +49,7 @@ function box(name: string, value: unknown, dpr: number, max: number): number {
  */
 export function resolveResizeSpec(
   spec: ResizeSpec,
-  options: Pick<ResolvedImageResizeOptions, 'maxOutputWidth' | 'maxOutputHeight' | 'ttl'>,
+  options: Pick<ResolvedImageResizeOptions, 'maxOutputWidth' | 'maxOutputHeight' | 'ttl' | 'encoders'>,
 ): ResolvedResizeSpec {
   if (typeof spec !== 'object' || spec === null) {
     throw new InvalidResizeSpecError('A resize spec { width, height } is required');
@@ -107,8 +107,13 @@ export function resolveResizeSpec(
     position,
     background: spec.background?.toLowerCase(),
     withoutEnlargement: spec.withoutEnlargement ?? fit === 'inside',
-    quality: spec.quality,
-    palette: spec.palette === true,
+    // The module's encoder settings, unless the spec says otherwise; PNG has no quality, and a
+    // fallback's format (PNG or JPEG) is only known once the image is read.
+    quality:
+      spec.quality ?? (alphaFallback || format === 'png' ? undefined : options.encoders[format].quality),
+    // Only PNG has a palette; elsewhere the flag would change nothing but the key.
+    palette: format === 'png' ? (spec.palette ?? options.encoders.png.palette) : false,
+    effort: options.encoders.avif.effort,
     // Only WebP output holds frames; for the others the flag would change nothing but the key.
     animated: spec.animated === true && format === 'webp',
     ttl,

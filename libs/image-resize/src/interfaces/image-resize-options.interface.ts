@@ -33,6 +33,22 @@ export interface ImageSourcesOptions {
   maxRedirects?: number;
 }
 
+/** Encoder settings, per output format. */
+export interface EncoderOptions {
+  jpeg?: { quality?: number };
+  webp?: { quality?: number };
+  avif?: { quality?: number; effort?: number };
+  png?: { palette?: boolean };
+}
+
+/** {@link EncoderOptions} with every default applied. */
+export interface ResolvedEncoderOptions {
+  jpeg: { quality: number };
+  webp: { quality: number };
+  avif: { quality: number; effort: number };
+  png: { palette: boolean };
+}
+
 /** Options of {@link ImageResizeModule.forRoot} / `forRootAsync`. Every field is optional. */
 export interface ImageResizeModuleOptions {
   /**
@@ -76,6 +92,11 @@ export interface ImageResizeModuleOptions {
   /** Accept SVG originals (rasterised, never passed through, no external resources). Default false. */
   allowSvg?: boolean;
   /**
+   * Encoder settings for every route (a route's own `quality` or `palette` wins). Default: JPEG and
+   * WebP quality 80, AVIF quality 50 at effort 3 (0-9, slower is smaller), PNG without a palette.
+   */
+  encoders?: EncoderOptions;
+  /**
    * Keys for HMAC-signed URLs, needed by routes with `signed: true` (sizes and formats taken from the
    * query). The first key signs; all keys verify (rotation). Each at least 32 characters.
    */
@@ -104,6 +125,7 @@ export interface ResolvedImageResizeOptions {
   maxOutputWidth: number;
   maxOutputHeight: number;
   signing?: { keys: string[] };
+  encoders: ResolvedEncoderOptions;
 }
 
 /** Extra options of `forRoot`/`forRootAsync` that change the module graph rather than the behaviour. */

@@ -95,8 +95,11 @@ export interface ResolvedResizeSpec {
   position: CropPosition;
   background?: string;
   withoutEnlargement: boolean;
+  /** Encoder quality (JPEG, WebP, AVIF): the spec's, else the module's `encoders`. */
   quality?: number;
   palette: boolean;
+  /** AVIF encoder effort 0-9 (module option `encoders.avif.effort`). */
+  effort: number;
   /** Keep every frame (only when `format` is WebP). */
   animated: boolean;
   ttl: number;

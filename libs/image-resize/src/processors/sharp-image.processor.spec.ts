@@ -103,6 +103,20 @@ describe('SharpImageProcessor', () => {
     expect((error as InvalidImageError).getStatus()).toBe(422);
   });
 
+  it('uses the module\u2019s encoder settings unless the spec has its own', async () => {
+    const input = await widePng();
+    const coarse = resolveImageResizeOptions({ encoders: { webp: { quality: 5 } } });
+    const coarseProcessor = new SharpImageProcessor(coarse);
+    const at = (q?: number) =>
+      coarseProcessor.process(
+        input,
+        resolveResizeSpec({ width: 256, height: 256, format: 'webp', quality: q }, coarse),
+      );
+    const defaults = await processor.process(input, spec({ format: 'webp' }));
+    expect((await at()).body.length).toBeLessThan(defaults.body.length);
+    expect((await at(80)).body.length).toBe(defaults.body.length);
+  });
+
   it('refuses a truncated PNG with 422', async () => {
     const png = await widePng();
     const error = await processor

@@ -109,6 +109,7 @@ export class SharpImageProcessor implements ImageProcessor {
    * strips it unless asked), and colours are converted to sRGB from the embedded profile.
    */
   private encode(image: Sharp, format: OutputFormat, spec: ResolvedResizeSpec, background: Color): Sharp {
+    const { encoders } = this.options;
     switch (format) {
       case 'png':
         return spec.palette
@@ -117,11 +118,11 @@ export class SharpImageProcessor implements ImageProcessor {
       case 'jpeg':
         return image
           .flatten({ background: background === TRANSPARENT ? WHITE : background })
-          .jpeg({ quality: spec.quality ?? 80, mozjpeg: true, progressive: true });
+          .jpeg({ quality: spec.quality ?? encoders.jpeg.quality, mozjpeg: true, progressive: true });
       case 'webp':
-        return image.webp({ quality: spec.quality ?? 80 });
+        return image.webp({ quality: spec.quality ?? encoders.webp.quality });
       case 'avif':
-        return image.avif({ quality: spec.quality ?? 50, effort: 3 });
+        return image.avif({ quality: spec.quality ?? encoders.avif.quality, effort: spec.effort });
     }
   }
 }
