@@ -1,14 +1,20 @@
 import { Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
+import { TerminusModule } from '@nestjs/terminus';
 import { ImageResizeModule } from 'nestjs-image-resize';
+import { ImageResizePrometheusExporter } from 'nestjs-image-resize/prometheus';
+import { ImageResizeHealthIndicator } from 'nestjs-image-resize/terminus';
 import { AssetsController } from './assets/assets.controller';
 import { AssetsService } from './assets/assets.service';
 import { OriginalsController } from './originals/originals.controller';
 import { OriginalsService } from './originals/originals.service';
+import { HealthController } from './ops/health.controller';
+import { MetricsController } from './ops/metrics.controller';
 
 @Module({
   imports: [
     ConfigModule.forRoot({ isGlobal: true }),
+    TerminusModule,
     ImageResizeModule.forRootAsync({
       inject: [ConfigService],
       useFactory: (config: ConfigService) => ({
@@ -21,7 +27,7 @@ import { OriginalsService } from './originals/originals.service';
       }),
     }),
   ],
-  controllers: [AssetsController, OriginalsController],
-  providers: [AssetsService, OriginalsService],
+  controllers: [AssetsController, OriginalsController, HealthController, MetricsController],
+  providers: [AssetsService, OriginalsService, ImageResizeHealthIndicator, ImageResizePrometheusExporter],
 })
 export class AppModule {}

@@ -141,6 +141,11 @@ describe('Redis outages', () => {
       expect(res.headers['x-cache']).toBe('BYPASS');
       expect(res.body.length).toBeGreaterThan(0);
     }
+    expect(await app.get(ImageResizeService).health()).toEqual({
+      cache: 'RedisImageCache',
+      reachable: false,
+      inFlight: 0,
+    });
     expect(logger.warnings.filter((line) => /Redis/.test(line))).toEqual([
       expect.stringMatching(/^Redis unavailable, serving images without the cache/),
     ]);

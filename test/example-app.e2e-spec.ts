@@ -90,6 +90,26 @@ describe.each([
     expect((await request(app.getHttpServer()).get('/assets/basalt/logo?preset=huge')).status).toBe(400);
   });
 
+  it('reports health and Prometheus metrics of the image cache', async () => {
+    await request(app.getHttpServer()).get('/assets/cobalt/logo_small.png');
+    await request(app.getHttpServer()).get('/assets/nope/logo_small.png');
+    const health = await request(app.getHttpServer()).get('/health');
+    expect(health.status).toBe(200);
+    expect(health.body.info.images).toMatchObject({
+      status: 'up',
+      cache: useRedis ? 'RedisImageCache' : 'MemoryImageCache',
+      reachable: true,
+      inFlight: 0,
+    });
+    const metrics = await request(app.getHttpServer()).get('/metrics');
+    expect(metrics.status).toBe(200);
+    expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
+    expect(metrics.text).toMatch(/image_resize_requests_total\{cache_status="HIT"\} [1-9]/);
+    expect(metrics.text).toMatch(/image_resize_resize_seconds_count [1-9]/);
+    expect(metrics.text).toMatch(/image_resize_source_bytes_bucket/);
+    expect(metrics.text).toContain('image_resize_in_flight 0');
+  });
+
   it('answers 404 for an asset without a logo and for an unknown asset', async () => {
     expect((await request(app.getHttpServer()).get('/assets/dune/logo_small.png')).status).toBe(404);
     expect((await request(app.getHttpServer()).get('/assets/nope/logo_small.png')).status).toBe(404);

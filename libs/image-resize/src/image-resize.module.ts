@@ -16,6 +16,7 @@ import {
 import { ConfigurableImageResizeModule, IMAGE_RESIZE_MODULE_OPTIONS } from './image-resize.module-definition';
 import { resolveImageResizeOptions } from './image-resize.options';
 import { ImageResizeService } from './image-resize.service';
+import { ImageResizeMetrics } from './image-resize.metrics';
 import { ResizedImageInterceptor } from './interceptors/resized-image.interceptor';
 import type {
   ImageResizeModuleOptions,
@@ -63,6 +64,7 @@ const providers: Provider[] = [
   { provide: IMAGE_PROCESSOR, useClass: SharpImageProcessor },
   { provide: IMAGE_SOURCE_LOADER, useClass: DefaultImageSourceLoader },
   ImageResizeService,
+  ImageResizeMetrics,
   ResizedImageInterceptor,
 ];
 
@@ -78,6 +80,7 @@ const providers: Provider[] = [
   providers,
   exports: [
     ImageResizeService,
+    ImageResizeMetrics,
     ResizedImageInterceptor,
     IMAGE_RESIZE_OPTIONS,
     IMAGE_RESIZE_CACHE,

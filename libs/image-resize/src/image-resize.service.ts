@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { HttpException, Inject, Injectable, Logger } from '@nestjs/common';
 import etag from 'etag';
 import {
   IMAGE_PROCESSOR,
@@ -12,6 +12,7 @@ import {
 } from './image-resize.constants';
 import { ImageNotFoundError, ImageResizeConfigError } from './errors/image-resize.errors';
 import { UrlSigner } from './signing/url-signer';
+import { ImageResizeMetrics } from './image-resize.metrics';
 import { assertCacheKey, groupKey, hashedCacheKey, variantKey } from './image-resize.keys';
 import { isRedisClusterConfig } from './image-resize.options';
 import { resolveResizeSpec } from './resize-spec.resolver';
@@ -22,6 +23,16 @@ import type { ImageSource, ImageSourceDescriptor, LoadedSource } from './interfa
 import type { ImageSourceLoader } from './interfaces/image-source-loader.interface';
 import type { ResizeSpec, ResolvedResizeSpec } from './interfaces/resize-spec.interface';
 import type { CacheStatus, ResizedImageResult } from './interfaces/resized-image.interface';
+
+/** What {@link ImageResizeService.health} reports. */
+export interface ImageResizeHealth {
+  /** The cache's class, e.g. `RedisImageCache` or `MemoryImageCache`. */
+  cache: string;
+  /** Whether the cache answers (always true for caches that cannot be unreachable). */
+  reachable: boolean;
+  /** Misses being made right now in this process: the queue depth. */
+  inFlight: number;
+}
 
 /** How often an instance waiting for another one's result looks into the cache. */
 const LOCK_POLL_MS = 25;
@@ -52,6 +63,7 @@ export class ImageResizeService {
     @Inject(IMAGE_RESIZE_CACHE) private readonly cache: ImageCache,
     @Inject(IMAGE_PROCESSOR) private readonly processor: ImageProcessor,
     @Inject(IMAGE_SOURCE_LOADER) private readonly loader: ImageSourceLoader,
+    private readonly metrics: ImageResizeMetrics,
   ) {
     this.hashTags = isRedisClusterConfig(options.redis);
     this.signer = options.signing && new UrlSigner(options.signing.keys);
@@ -65,6 +77,42 @@ export class ImageResizeService {
    * @throws ImageResizeError subclasses that carry the HTTP status to answer with (400, 403, 404, 422, 502, 504)
    */
   async resize(source: ImageSource, spec: ResizeSpec): Promise<ResizedImageResult> {
+    const started = Date.now();
+    try {
+      const result = await this.resizeUnmetered(source, spec);
+      this.metrics.emit({
+        type: 'served',
+        cacheStatus: result.cacheStatus,
+        durationMs: Date.now() - started,
+      });
+      return result;
+    } catch (error) {
+      const status = error instanceof HttpException ? error.getStatus() : 500;
+      const reason = (error as Error).message;
+      this.metrics.emit({ type: 'failed', status, reason });
+      // The library's own messages name no URL, address, credential or signature.
+      const cacheKey =
+        spec?.cacheKey ??
+        (typeof source === 'object' && source && 'cacheKey' in source ? source.cacheKey : undefined);
+      const message = `Could not serve image ${cacheKey ?? '(key from the source)'}: ${status} ${reason}`;
+      if (status >= 500) this.logger.error(message);
+      else this.logger.warn(message);
+      throw error;
+    }
+  }
+
+  /** Where the cache is, whether it answers, and how many misses are being made right now. */
+  async health(): Promise<ImageResizeHealth> {
+    let reachable = true;
+    try {
+      await this.cache.ping?.();
+    } catch {
+      reachable = false;
+    }
+    return { cache: this.cache.constructor.name, reachable, inFlight: this.inflight.size };
+  }
+
+  private async resizeUnmetered(source: ImageSource, spec: ResizeSpec): Promise<ResizedImageResult> {
     const resolved = resolveResizeSpec(spec, this.options);
     const descriptor = toDescriptor(source);
     let preloaded: LoadedSource | undefined;
@@ -94,7 +142,10 @@ export class ImageResizeService {
       const pending = this.inflight.get(ref.key);
       if (pending) {
         releaseUnread(descriptor, preloaded);
-        return pending;
+        const waitStarted = Date.now();
+        const shared = await pending;
+        this.metrics.emit({ type: 'waited', waitMs: Date.now() - waitStarted });
+        return shared;
       }
     }
 
@@ -168,6 +219,7 @@ export class ImageResizeService {
       const cached = await this.lookup(ref.key);
       if (cached && cached !== 'unavailable') {
         releaseUnread(descriptor, preloaded);
+        this.metrics.emit({ type: 'waited', waitMs: Date.now() - (deadline - lockMs) });
         return toResult(cached, 'HIT', spec, ref.key);
       }
       token = await this.attemptLock(ref.lock, lockMs);
@@ -201,8 +253,16 @@ export class ImageResizeService {
     const processed = await this.processor.process(loaded.body, spec);
     const image: CachedImage = { ...processed, etag: etag(processed.body), createdAt: Date.now() };
     if (store) await this.store(ref, image, spec.ttl);
+    const durationMs = Date.now() - started;
+    this.metrics.emit({
+      type: 'resized',
+      durationMs,
+      sourceBytes: loaded.body.length,
+      outputBytes: image.body.length,
+      format: image.format,
+    });
     this.logger.debug(
-      `${status} ${ref.key}: ${loaded.body.length} -> ${image.body.length} bytes in ${Date.now() - started} ms`,
+      `${status} ${ref.key}: ${loaded.body.length} -> ${image.body.length} bytes in ${durationMs} ms`,
     );
     return toResult(image, status, spec, ref.key);
   }

@@ -4,7 +4,8 @@ export type {
   ImageResizeModuleRootOptions,
 } from './image-resize.module-definition';
 export { IMAGE_RESIZE_MODULE_OPTIONS } from './image-resize.module-definition';
-export { ImageResizeService } from './image-resize.service';
+export { ImageResizeService, type ImageResizeHealth } from './image-resize.service';
+export { ImageResizeMetrics, type ImageResizeEvent, type ImageResizeListener } from './image-resize.metrics';
 export {
   ResizedImage,
   type ResizedImageOptions,

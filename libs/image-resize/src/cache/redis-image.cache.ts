@@ -105,6 +105,10 @@ export class RedisImageCache implements ImageCache, OnModuleDestroy {
     await this.guard(() => this.client.eval(UNLOCK_SCRIPT, 1, key, token));
   }
 
+  async ping(): Promise<void> {
+    await this.guard(() => this.client.ping());
+  }
+
   async onModuleDestroy(): Promise<void> {
     try {
       await this.client.quit();

@@ -44,4 +44,6 @@ export interface ImageCache {
   tryLock?(key: string, ttlMs: number): Promise<string | undefined>;
   /** Releases a lock taken with {@link ImageCache.tryLock}, if it still holds `token`. */
   unlock?(key: string, token: string): Promise<void>;
+  /** Optional: rejects when the backend does not answer (for health checks). */
+  ping?(): Promise<void>;
 }

@@ -1,0 +1,1 @@
+export { ImageResizePrometheusExporter } from './image-resize.prometheus-exporter';

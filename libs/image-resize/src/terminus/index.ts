@@ -1,0 +1,1 @@
+export { ImageResizeHealthIndicator, type ImageResizeHealthOptions } from './image-resize.health-indicator';
