@@ -52,6 +52,37 @@ describe('two forRoot registrations', () => {
     expect(again.headers['x-cache']).toBe('HIT');
   });
 
+  it('adds s-maxage and immutable for CDNs, module-wide or per route', async () => {
+    @Controller('cdn')
+    class CdnController {
+      @Get('module.png')
+      @ResizedImage({ width: 50, height: 50 })
+      moduleWide() {
+        return logo;
+      }
+
+      @Get('route.png')
+      @ResizedImage({ width: 50, height: 50, cacheControl: { sMaxAge: 60 } })
+      ownRoute() {
+        return logo;
+      }
+    }
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        ImageResizeModule.forRoot({ ttl: 3600, cacheControl: { sMaxAge: 31536000, immutable: true } }),
+      ],
+      controllers: [CdnController],
+    }).compile();
+    app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    expect((await request(app.getHttpServer()).get('/cdn/module.png')).headers['cache-control']).toBe(
+      'public, max-age=3600, s-maxage=31536000, immutable',
+    );
+    expect((await request(app.getHttpServer()).get('/cdn/route.png')).headers['cache-control']).toBe(
+      'public, max-age=3600, s-maxage=60',
+    );
+  });
+
   it('is usable from every module with isGlobal', async () => {
     @Module({ controllers: [AController] })
     class FeatureModule {}

@@ -17,6 +17,7 @@ describe('resolveImageResizeOptions', () => {
       maxAnimationFrames: 1000,
       processingTimeoutMs: 10_000,
       allowSvg: false,
+      cacheControl: {},
       encoders: {
         jpeg: { quality: 80 },
         webp: { quality: 80 },
@@ -87,6 +88,11 @@ describe('resolveImageResizeOptions', () => {
       /option "signing" must be \{ keys: \[...\] \} with at least one key of 32/,
     ],
     [{ signing: { keys: [] } }, /option "signing"/],
+    [
+      { cacheControl: { sMaxAge: -1 } },
+      /option "cacheControl" must be \{ sMaxAge\?: seconds, immutable\?: boolean \}/,
+    ],
+    [{ cacheControl: { maxAge: 10 } }, /option "cacheControl"/],
     [{ memory: { maxBytes: 10 } }, /option "memory.maxBytes" must be an integer >= 1024/],
     [{ memory: 'big' }, /option "memory" must be an object/],
     [{ redis: 'http://127.0.0.1:6379' }, /option "redis" must use the redis: or rediss: scheme/],

@@ -13,6 +13,7 @@ import {
 } from './image-resize.constants';
 import { ImageResizeConfigError } from './errors/image-resize.errors';
 import type {
+  CacheControlOptions,
   EncoderOptions,
   RedisClusterConfig,
   ImageResizeModuleOptions,
@@ -35,6 +36,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'allowSvg',
   'signing',
   'encoders',
+  'cacheControl',
   'maxOutputWidth',
   'maxOutputHeight',
 ]);
@@ -121,6 +123,22 @@ function resolveSources(value: unknown): ResolvedImageResizeOptions['sources'] {
         : hostList('sources.allowPrivateNetworks', allowPrivate),
     maxRedirects: positiveInteger('sources.maxRedirects', sources.maxRedirects, DEFAULT_MAX_REDIRECTS, 0),
   };
+}
+
+/** Checks `{ sMaxAge?, immutable? }`; `undefined` stays `undefined`. */
+export function checkCacheControl(name: string, value: unknown): CacheControlOptions | undefined {
+  if (value === undefined) return undefined;
+  const given = value as CacheControlOptions;
+  if (
+    typeof value !== 'object' ||
+    value === null ||
+    Object.keys(value).some((key) => key !== 'sMaxAge' && key !== 'immutable') ||
+    (given.sMaxAge !== undefined && !(Number.isSafeInteger(given.sMaxAge) && given.sMaxAge >= 0)) ||
+    (given.immutable !== undefined && typeof given.immutable !== 'boolean')
+  ) {
+    throw new ImageResizeConfigError(`option "${name}" must be { sMaxAge?: seconds, immutable?: boolean }`);
+  }
+  return { ...given };
 }
 
 function quality(name: string, value: unknown, fallback: number): number {
@@ -226,6 +244,7 @@ export function resolveImageResizeOptions(
   return {
     signing: signing && { keys: [...signing.keys] },
     encoders: resolveEncoders(opts.encoders),
+    cacheControl: checkCacheControl('cacheControl', opts.cacheControl) ?? {},
     redis: opts.redis,
     useCacheManager,
     memory: {

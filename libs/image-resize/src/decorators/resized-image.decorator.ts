@@ -3,6 +3,8 @@ import { ImageResizeConfigError } from '../errors/image-resize.errors';
 import { RESIZED_IMAGE_METADATA } from '../image-resize.constants';
 import { ResizedImageInterceptor } from '../interceptors/resized-image.interceptor';
 import type { ResizeSpec } from '../interfaces/resize-spec.interface';
+import type { CacheControlOptions } from '../interfaces/image-resize-options.interface';
+import { checkCacheControl } from '../image-resize.options';
 
 /** What a preset may set: anything of a spec that a route fixes, but the cache name. */
 export type ResizePreset = Partial<Omit<ResizeSpec, 'redraw' | 'accept' | 'cacheKey'>>;
@@ -34,11 +36,14 @@ export interface ResizedImageOptions extends Omit<ResizeSpec, 'redraw' | 'accept
    * signature gives 403.
    */
   signed?: boolean;
+  /** This route's `Cache-Control` extras; replaces the module's `cacheControl`. */
+  cacheControl?: CacheControlOptions;
 }
 
 const PRESET_NAME = /^[\w-]{1,40}$/;
 
 function checkOptions(spec: ResizedImageOptions): void {
+  checkCacheControl('@ResizedImage() cacheControl', spec.cacheControl);
   const hasBox = spec.width !== undefined && spec.height !== undefined;
   if (!hasBox && !spec.presets && !spec.signed) {
     throw new ImageResizeConfigError('@ResizedImage() needs width and height, presets, or signed: true');

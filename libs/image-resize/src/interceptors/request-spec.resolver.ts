@@ -29,7 +29,8 @@ export function specFromRequest(
   query: QueryValues,
   verify: () => boolean,
 ): Omit<ResizeSpec, 'redraw' | 'accept'> {
-  const { presets, widths, signed, ...route } = options;
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- not part of the resize spec
+  const { presets, widths, signed, cacheControl, ...route } = options;
   if (signed) {
     if (!verify()) throw new InvalidSignatureError();
     const dpr = single(query, 'dpr');

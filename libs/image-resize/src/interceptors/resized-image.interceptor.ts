@@ -18,7 +18,11 @@ import {
 } from '../image-resize.constants';
 import { ImageNotFoundError, ProcessingTimeoutError } from '../errors/image-resize.errors';
 import { ImageResizeService } from '../image-resize.service';
-import type { ResolvedImageResizeOptions, RedrawRequest } from '../interfaces/image-resize-options.interface';
+import type {
+  CacheControlOptions,
+  ResolvedImageResizeOptions,
+  RedrawRequest,
+} from '../interfaces/image-resize-options.interface';
 import type { ImageSource } from '../interfaces/image-source.interface';
 import type { ResizeSpec } from '../interfaces/resize-spec.interface';
 import type { ResizedImageOptions } from '../decorators/resized-image.decorator';
@@ -57,7 +61,10 @@ export class ResizedImageInterceptor implements NestInterceptor {
       accept: request.headers.accept,
       redraw: this.isRedrawAllowed(request),
     };
-    return next.handle().pipe(switchMap((source) => from(this.respond(source, spec, request, response))));
+    const cacheControl = options.cacheControl ?? this.options.cacheControl;
+    return next
+      .handle()
+      .pipe(switchMap((source) => from(this.respond(source, spec, request, response, cacheControl))));
   }
 
   /** The spec of this request: the route's, a preset, an allowlisted width, or signed query values. */
@@ -79,9 +86,13 @@ export class ResizedImageInterceptor implements NestInterceptor {
   }
 
   /** Sets the caching and content headers of a resized image. */
-  protected setHeaders(response: Response, image: ResizedImageResult): void {
+  protected setHeaders(
+    response: Response,
+    image: ResizedImageResult,
+    cacheControl: CacheControlOptions,
+  ): void {
     response.setHeader('Content-Type', image.contentType);
-    response.setHeader('Cache-Control', `public, max-age=${image.ttl}`);
+    response.setHeader('Cache-Control', cacheControlHeader(image.ttl, cacheControl));
     response.setHeader('Expires', new Date(Date.now() + image.ttl * 1000).toUTCString());
     response.setHeader('ETag', image.etag);
     response.setHeader('X-Cache', image.cacheStatus);
@@ -94,6 +105,7 @@ export class ResizedImageInterceptor implements NestInterceptor {
     spec: ResizeSpec,
     request: Request,
     response: Response,
+    cacheControl: CacheControlOptions,
   ): Promise<StreamableFile | undefined> {
     if (source === null || source === undefined) throw new ImageNotFoundError();
     let image: ResizedImageResult;
@@ -105,7 +117,7 @@ export class ResizedImageInterceptor implements NestInterceptor {
       }
       throw error;
     }
-    this.setHeaders(response, image);
+    this.setHeaders(response, image, cacheControl);
     if (fresh(request.headers, { etag: image.etag })) {
       response.status(304);
       return undefined;
@@ -114,4 +126,12 @@ export class ResizedImageInterceptor implements NestInterceptor {
     if (request.method === 'HEAD') return undefined;
     return new StreamableFile(image.body, { type: image.contentType, length: image.body.length });
   }
+}
+
+/** `public, max-age=<ttl>`, then `s-maxage` and `immutable` where asked for. */
+export function cacheControlHeader(ttl: number, extra: CacheControlOptions): string {
+  let header = `public, max-age=${ttl}`;
+  if (extra.sMaxAge !== undefined) header += `, s-maxage=${extra.sMaxAge}`;
+  if (extra.immutable) header += ', immutable';
+  return header;
 }

@@ -33,6 +33,14 @@ export interface ImageSourcesOptions {
   maxRedirects?: number;
 }
 
+/** Extra `Cache-Control` directives. */
+export interface CacheControlOptions {
+  /** `s-maxage`: seconds shared caches (CDNs) may keep the image. */
+  sMaxAge?: number;
+  /** `immutable`: the bytes behind this URL never change. */
+  immutable?: boolean;
+}
+
 /** Encoder settings, per output format. */
 export interface EncoderOptions {
   jpeg?: { quality?: number };
@@ -92,6 +100,12 @@ export interface ImageResizeModuleOptions {
   /** Accept SVG originals (rasterised, never passed through, no external resources). Default false. */
   allowSvg?: boolean;
   /**
+   * Extra `Cache-Control` directives for shared caches (CDNs): `sMaxAge` (seconds a CDN may keep an
+   * image, e.g. longer than browsers) and `immutable` (for URLs that change whenever the image does,
+   * such as versioned cacheKeys). Default: `public, max-age=<ttl>` only. A route may set its own.
+   */
+  cacheControl?: CacheControlOptions;
+  /**
    * Encoder settings for every route (a route's own `quality` or `palette` wins). Default: JPEG and
    * WebP quality 80, AVIF quality 50 at effort 3 (0-9, slower is smaller), PNG without a palette.
    */
@@ -126,6 +140,7 @@ export interface ResolvedImageResizeOptions {
   maxOutputHeight: number;
   signing?: { keys: string[] };
   encoders: ResolvedEncoderOptions;
+  cacheControl: CacheControlOptions;
 }
 
 /** Extra options of `forRoot`/`forRootAsync` that change the module graph rather than the behaviour. */
