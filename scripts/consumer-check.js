@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Packs the library, installs the tarball with its peer dependencies into a new Nest app in a
-// temporary folder (nothing else from this repository), boots it and requests a resized image twice.
+// Packs the library, installs the tarball with its peer dependencies into new Nest apps in temporary
+// folders (nothing else from this repository), boots each and requests a resized image twice:
+// - a CommonJS app on Nest 11 (the versions this repository pins), and
+// - an ES-module app on Nest 12, which is ESM-only (Node loads it from the library's CommonJS).
 const { execFileSync } = require('node:child_process');
 const { mkdtempSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');
@@ -10,33 +12,14 @@ const root = join(__dirname, '..');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const rootPkg = require(join(root, 'package.json'));
 const pinned = (name) => `${name}@${rootPkg.dependencies[name] ?? rootPkg.devDependencies[name]}`;
+const NEST_12 = '12.5.1';
 
 const packOutput = execFileSync('node', [join(__dirname, 'pack-lib.js')], { cwd: root, encoding: 'utf8' });
 const tarball = packOutput.trim().split('\n').pop();
 
-const dir = mkdtempSync(join(tmpdir(), 'nestjs-image-resize-consumer-'));
-try {
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true }, null, 2));
-  const peers = [
-    '@nestjs/common',
-    '@nestjs/core',
-    '@nestjs/platform-express',
-    'reflect-metadata',
-    'rxjs',
-    'sharp',
-  ];
-  execFileSync(npm, ['install', '--no-audit', '--no-fund', ...peers.map(pinned), tarball], {
-    cwd: dir,
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  writeFileSync(
-    join(dir, 'main.js'),
-    `require('reflect-metadata');
-const assert = require('node:assert');
-const { Module, Controller, Get } = require('@nestjs/common');
-const { NestFactory } = require('@nestjs/core');
-const { ImageResizeModule, ResizedImage } = require('nestjs-image-resize');
-const sharp = require('sharp');
+const APP = (
+  esm,
+) => `${esm ? "import 'reflect-metadata';\nimport assert from 'node:assert';\nimport { Module, Controller, Get } from '@nestjs/common';\nimport { NestFactory } from '@nestjs/core';\nimport { ImageResizeModule, ResizedImage } from 'nestjs-image-resize';\nimport sharp from 'sharp';" : "require('reflect-metadata');\nconst assert = require('node:assert');\nconst { Module, Controller, Get } = require('@nestjs/common');\nconst { NestFactory } = require('@nestjs/core');\nconst { ImageResizeModule, ResizedImage } = require('nestjs-image-resize');\nconst sharp = require('sharp');"}
 
 class LogoController {
   logo() {
@@ -65,15 +48,35 @@ Module({ imports: [ImageResizeModule.forRoot({})], controllers: [LogoController]
     [200, 'image/png', 'MISS', 100, 50],
     [200, 'image/png', 'HIT', 100, 50],
   ]);
-  console.log('consumer app served', JSON.stringify(seen));
+  console.log('served', JSON.stringify(seen));
 })().catch((error) => {
   console.error(error);
   process.exit(1);
 });
-`,
-  );
-  execFileSync('node', ['main.js'], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] });
-  console.log('consumer check passed');
-} finally {
-  rmSync(dir, { recursive: true, force: true });
+`;
+
+function check(name, { esm, nest }) {
+  const dir = mkdtempSync(join(tmpdir(), `nestjs-image-resize-${name}-`));
+  try {
+    const pkg = { name: `consumer-${name}`, private: true, ...(esm ? { type: 'module' } : {}) };
+    writeFileSync(join(dir, 'package.json'), JSON.stringify(pkg, null, 2));
+    const nestPackages = ['@nestjs/common', '@nestjs/core', '@nestjs/platform-express'].map((pkgName) =>
+      nest ? `${pkgName}@${nest}` : pinned(pkgName),
+    );
+    const others = ['reflect-metadata', 'rxjs', 'sharp'].map(pinned);
+    execFileSync(npm, ['install', '--no-audit', '--no-fund', ...nestPackages, ...others, tarball], {
+      cwd: dir,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    const main = esm ? 'main.mjs' : 'main.js';
+    writeFileSync(join(dir, main), APP(esm));
+    process.stdout.write(`${name}: `);
+    execFileSync('node', [main], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
+
+check('nest11-commonjs', { esm: false });
+check('nest12-esm', { esm: true, nest: NEST_12 });
+console.log('consumer check passed');
