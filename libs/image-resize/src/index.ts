@@ -35,6 +35,8 @@ export {
   DEFAULT_MAX_ANIMATION_FRAMES,
   DEFAULT_PROCESSING_TIMEOUT_MS,
   DEFAULT_MAX_OUTPUT_DIMENSION,
+  DEFAULT_ENCODERS,
+  DEFAULT_REDIS_COMMAND_TIMEOUT_MS,
 } from './image-resize.constants';
 export {
   ImageResizeError,
@@ -56,7 +58,7 @@ export {
 } from './sources/source-address.policy';
 export { MemoryImageCache } from './cache/memory-image.cache';
 export { CacheManagerImageCache, type CacheManagerLike } from './cache/cache-manager-image.cache';
-export { RedisImageCache } from './cache/redis-image.cache';
+export { RedisImageCache, CacheUnavailableError, type RedisBreakerOptions } from './cache/redis-image.cache';
 export { encodeCachedImage, decodeCachedImage } from './cache/cached-image.codec';
 export { SharpImageProcessor } from './processors/sharp-image.processor';
 export { DefaultImageSourceLoader } from './sources/default-image-source.loader';
@@ -65,6 +67,9 @@ export type {
   ImageResizeModuleOptions,
   ImageResizeModuleExtras,
   ImageSourcesOptions,
+  CacheControlOptions,
+  EncoderOptions,
+  ResolvedEncoderOptions,
   ResolvedImageResizeOptions,
   RedisClusterConfig,
   RedrawRequest,
