@@ -145,6 +145,7 @@ describe('Redis outages', () => {
       cache: 'RedisImageCache',
       reachable: false,
       inFlight: 0,
+      queued: 0,
     });
     expect(logger.warnings.filter((line) => /Redis/.test(line))).toEqual([
       expect.stringMatching(/^Redis unavailable, serving images without the cache/),

@@ -47,6 +47,8 @@ export const DEFAULT_MAX_INPUT_PIXELS = 40_000_000;
 export const DEFAULT_MAX_ANIMATION_FRAMES = 1000;
 /** Default `processingTimeoutMs`: 10 s. */
 export const DEFAULT_PROCESSING_TIMEOUT_MS = 10_000;
+/** Default `maxQueue`: resizes that may wait for a slot before requests get 503. */
+export const DEFAULT_MAX_QUEUE = 100;
 /** Default `maxOutputWidth` and `maxOutputHeight`. */
 export const DEFAULT_MAX_OUTPUT_DIMENSION = 4096;
 /**

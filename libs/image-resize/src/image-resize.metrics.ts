@@ -12,7 +12,9 @@ export type ImageResizeEvent =
   /** A call to `resize` failed with this HTTP status (e.g. 422, 502). */
   | { type: 'failed'; status: number; reason: string }
   /** A call waited for another one's identical miss (in this process or on another instance). */
-  | { type: 'waited'; waitMs: number };
+  | { type: 'waited'; waitMs: number }
+  /** A resize waited this long for a free slot (`concurrency`). */
+  | { type: 'queued'; waitMs: number };
 
 /** A subscriber to {@link ImageResizeEvent}s. */
 export type ImageResizeListener = (event: ImageResizeEvent) => void;

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { ImageResizeConfigError } from './errors/image-resize.errors';
 import { resolveImageResizeOptions } from './image-resize.options';
 
@@ -18,6 +19,8 @@ describe('resolveImageResizeOptions', () => {
       processingTimeoutMs: 10_000,
       allowSvg: false,
       cacheControl: {},
+      concurrency: availableParallelism(),
+      maxQueue: 100,
       encoders: {
         jpeg: { quality: 80 },
         webp: { quality: 80 },

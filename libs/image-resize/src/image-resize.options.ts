@@ -1,4 +1,6 @@
+import { availableParallelism } from 'node:os';
 import {
+  DEFAULT_MAX_QUEUE,
   DEFAULT_ENCODERS,
   DEFAULT_FETCH_TIMEOUT_MS,
   DEFAULT_KEY_PREFIX,
@@ -33,6 +35,8 @@ const KNOWN_OPTIONS = new Set<string>([
   'maxInputPixels',
   'maxAnimationFrames',
   'processingTimeoutMs',
+  'concurrency',
+  'maxQueue',
   'allowSvg',
   'signing',
   'encoders',
@@ -270,5 +274,7 @@ export function resolveImageResizeOptions(
     allowSvg,
     maxOutputWidth: positiveInteger('maxOutputWidth', opts.maxOutputWidth, DEFAULT_MAX_OUTPUT_DIMENSION),
     maxOutputHeight: positiveInteger('maxOutputHeight', opts.maxOutputHeight, DEFAULT_MAX_OUTPUT_DIMENSION),
+    concurrency: positiveInteger('concurrency', opts.concurrency, availableParallelism()),
+    maxQueue: positiveInteger('maxQueue', opts.maxQueue, DEFAULT_MAX_QUEUE, 0),
   };
 }

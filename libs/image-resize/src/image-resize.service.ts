@@ -13,6 +13,7 @@ import {
 import { ImageNotFoundError, ImageResizeConfigError } from './errors/image-resize.errors';
 import { UrlSigner } from './signing/url-signer';
 import { ImageResizeMetrics } from './image-resize.metrics';
+import { ResizeQueue } from './processors/resize.queue';
 import { assertCacheKey, groupKey, hashedCacheKey, variantKey } from './image-resize.keys';
 import { isRedisClusterConfig } from './image-resize.options';
 import { resolveResizeSpec } from './resize-spec.resolver';
@@ -30,8 +31,10 @@ export interface ImageResizeHealth {
   cache: string;
   /** Whether the cache answers (always true for caches that cannot be unreachable). */
   reachable: boolean;
-  /** Misses being made right now in this process: the queue depth. */
+  /** Misses being made right now in this process. */
   inFlight: number;
+  /** Resizes waiting for a free slot (`concurrency`): the queue depth. */
+  queued: number;
 }
 
 /** How often an instance waiting for another one's result looks into the cache. */
@@ -57,6 +60,7 @@ export class ImageResizeService {
   private readonly hashTags: boolean;
   private writesFailing = false;
   private readonly signer?: UrlSigner;
+  private readonly queue: ResizeQueue;
 
   constructor(
     @Inject(IMAGE_RESIZE_OPTIONS) private readonly options: ResolvedImageResizeOptions,
@@ -67,6 +71,7 @@ export class ImageResizeService {
   ) {
     this.hashTags = isRedisClusterConfig(options.redis);
     this.signer = options.signing && new UrlSigner(options.signing.keys);
+    this.queue = new ResizeQueue(options.concurrency, options.maxQueue);
   }
 
   /**
@@ -109,7 +114,12 @@ export class ImageResizeService {
     } catch {
       reachable = false;
     }
-    return { cache: this.cache.constructor.name, reachable, inFlight: this.inflight.size };
+    return {
+      cache: this.cache.constructor.name,
+      reachable,
+      inFlight: this.inflight.size,
+      queued: this.queue.depth,
+    };
   }
 
   private async resizeUnmetered(source: ImageSource, spec: ResizeSpec): Promise<ResizedImageResult> {
@@ -250,7 +260,10 @@ export class ImageResizeService {
   ): Promise<ResizedImageResult> {
     const started = Date.now();
     const loaded = preloaded ?? (await this.loader.load(descriptor));
-    const processed = await this.processor.process(loaded.body, spec);
+    const processed = await this.queue.run(
+      () => this.processor.process(loaded.body, spec),
+      (waitMs) => this.metrics.emit({ type: 'queued', waitMs }),
+    );
     const image: CachedImage = { ...processed, etag: etag(processed.body), createdAt: Date.now() };
     if (store) await this.store(ref, image, spec.ttl);
     const durationMs = Date.now() - started;

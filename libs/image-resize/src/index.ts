@@ -36,6 +36,7 @@ export {
   DEFAULT_PROCESSING_TIMEOUT_MS,
   DEFAULT_MAX_OUTPUT_DIMENSION,
   DEFAULT_ENCODERS,
+  DEFAULT_MAX_QUEUE,
   DEFAULT_REDIS_COMMAND_TIMEOUT_MS,
 } from './image-resize.constants';
 export {
@@ -50,6 +51,7 @@ export {
   UpstreamTimeoutError,
   ProcessingTimeoutError,
   InvalidSignatureError,
+  OverloadedError,
 } from './errors/image-resize.errors';
 export {
   SourceAddressPolicy,
@@ -61,6 +63,7 @@ export { CacheManagerImageCache, type CacheManagerLike } from './cache/cache-man
 export { RedisImageCache, CacheUnavailableError, type RedisBreakerOptions } from './cache/redis-image.cache';
 export { encodeCachedImage, decodeCachedImage } from './cache/cached-image.codec';
 export { SharpImageProcessor } from './processors/sharp-image.processor';
+export { ResizeQueue } from './processors/resize.queue';
 export { DefaultImageSourceLoader } from './sources/default-image-source.loader';
 export { HttpImageSource, type HttpFetchLimits } from './sources/http-image.source';
 export type {

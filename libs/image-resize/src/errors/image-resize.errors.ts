@@ -78,6 +78,17 @@ export class ProcessingTimeoutError extends ImageResizeError {
   }
 }
 
+/** 503: every resize slot is busy and the queue is full (`concurrency`, `maxQueue`); the response carries `Retry-After`. */
+export class OverloadedError extends ImageResizeError {
+  /** Seconds after which a retry may succeed. */
+  readonly retryAfterSeconds: number;
+
+  constructor(message = 'Too many images being resized, retry shortly', retryAfterSeconds = 1) {
+    super(message, HttpStatus.SERVICE_UNAVAILABLE);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
 /** Thrown at boot when the module's options are invalid; the message names the option to fix. */
 export class ImageResizeConfigError extends Error {
   constructor(message: string) {

@@ -16,7 +16,7 @@ import {
   IMAGE_RESIZE_OPTIONS,
   RESIZED_IMAGE_METADATA,
 } from '../image-resize.constants';
-import { ImageNotFoundError, ProcessingTimeoutError } from '../errors/image-resize.errors';
+import { ImageNotFoundError, OverloadedError, ProcessingTimeoutError } from '../errors/image-resize.errors';
 import { ImageResizeService } from '../image-resize.service';
 import type {
   CacheControlOptions,
@@ -112,7 +112,7 @@ export class ResizedImageInterceptor implements NestInterceptor {
     try {
       image = await this.service.resize(source, spec);
     } catch (error) {
-      if (error instanceof ProcessingTimeoutError) {
+      if (error instanceof ProcessingTimeoutError || error instanceof OverloadedError) {
         response.setHeader('Retry-After', String(error.retryAfterSeconds));
       }
       throw error;

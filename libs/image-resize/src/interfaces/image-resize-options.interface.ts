@@ -97,6 +97,10 @@ export interface ImageResizeModuleOptions {
   maxAnimationFrames?: number;
   /** Milliseconds allowed for decoding, resizing and encoding one image. Default 10000. */
   processingTimeoutMs?: number;
+  /** Resizes at a time in this process. Default: the number of CPUs. */
+  concurrency?: number;
+  /** Resizes that may wait for a slot; past it, 503 with `Retry-After`. Default 100. */
+  maxQueue?: number;
   /** Accept SVG originals (rasterised, never passed through, no external resources). Default false. */
   allowSvg?: boolean;
   /**
@@ -135,6 +139,8 @@ export interface ResolvedImageResizeOptions {
   maxInputPixels: number;
   maxAnimationFrames: number;
   processingTimeoutMs: number;
+  concurrency: number;
+  maxQueue: number;
   allowSvg: boolean;
   maxOutputWidth: number;
   maxOutputHeight: number;

@@ -5,7 +5,9 @@ import { ImageResizePrometheusExporter } from './image-resize.prometheus-exporte
 describe('ImageResizePrometheusExporter', () => {
   it('counts what the metrics hook reports, and stops when destroyed', async () => {
     const metrics = new ImageResizeMetrics();
-    const images = { health: async () => ({ cache: 'MemoryImageCache', reachable: true, inFlight: 2 }) };
+    const images = {
+      health: async () => ({ cache: 'MemoryImageCache', reachable: true, inFlight: 2, queued: 3 }),
+    };
     const exporter = new ImageResizePrometheusExporter(metrics, images as unknown as ImageResizeService);
     metrics.emit({ type: 'served', cacheStatus: 'HIT', durationMs: 1 });
     metrics.emit({ type: 'served', cacheStatus: 'HIT', durationMs: 1 });
@@ -13,6 +15,7 @@ describe('ImageResizePrometheusExporter', () => {
     metrics.emit({ type: 'failed', status: 422, reason: 'Source is not a supported image' });
     metrics.emit({ type: 'resized', durationMs: 20, sourceBytes: 5000, outputBytes: 900, format: 'png' });
     metrics.emit({ type: 'waited', waitMs: 15 });
+    metrics.emit({ type: 'queued', waitMs: 40 });
     const text = await exporter.metrics();
     expect(text).toContain('image_resize_requests_total{cache_status="HIT"} 2');
     expect(text).toContain('image_resize_requests_total{cache_status="MISS"} 1');
@@ -21,6 +24,8 @@ describe('ImageResizePrometheusExporter', () => {
     expect(text).toContain('image_resize_source_bytes_sum 5000');
     expect(text).toContain('image_resize_wait_seconds_count 1');
     expect(text).toContain('image_resize_in_flight 2');
+    expect(text).toContain('image_resize_queued 3');
+    expect(text).toContain('image_resize_queue_wait_seconds_count 1');
     expect(exporter.contentType).toMatch(/^text\/plain/);
 
     exporter.onModuleDestroy();

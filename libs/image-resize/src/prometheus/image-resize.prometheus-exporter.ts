@@ -11,6 +11,8 @@ import { ImageResizeService } from '../image-resize.service';
  * - `image_resize_resize_seconds`: time to load, decode, resize and encode one image
  * - `image_resize_source_bytes`: size of the originals loaded
  * - `image_resize_wait_seconds`: time a request waited for an identical miss
+ * - `image_resize_queue_wait_seconds`: time a resize waited for a free slot
+ * - `image_resize_queued`: resizes waiting for a slot now
  * - `image_resize_in_flight`: misses being made now
  *
  * Serve {@link metrics} with {@link contentType} from a `/metrics` route, or merge {@link registry}
@@ -52,6 +54,20 @@ export class ImageResizePrometheusExporter implements OnModuleDestroy {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [this.registry],
     });
+    const queueSeconds = new Histogram({
+      name: 'image_resize_queue_wait_seconds',
+      help: 'Time a resize waited for a free slot (concurrency)',
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [this.registry],
+    });
+    new Gauge({
+      name: 'image_resize_queued',
+      help: 'Resizes waiting for a free slot right now',
+      registers: [this.registry],
+      async collect() {
+        this.set((await images.health()).queued);
+      },
+    });
     new Gauge({
       name: 'image_resize_in_flight',
       help: 'Misses being made right now in this process',
@@ -74,6 +90,9 @@ export class ImageResizePrometheusExporter implements OnModuleDestroy {
           break;
         case 'waited':
           waitSeconds.observe(event.waitMs / 1000);
+          break;
+        case 'queued':
+          queueSeconds.observe(event.waitMs / 1000);
           break;
       }
     });

@@ -28,9 +28,9 @@ export class ImageResizeHealthIndicator {
 
   async isHealthy<const Key extends string>(key: Key, options: ImageResizeHealthOptions = {}) {
     const indicator = this.indicators.check(key);
-    const { cache, reachable, inFlight } = await this.images.health();
+    const { cache, reachable, inFlight, queued } = await this.images.health();
     const maxInFlight = options.maxInFlight ?? 100;
-    const details = { cache, reachable, inFlight, maxInFlight };
+    const details = { cache, reachable, inFlight, queued, maxInFlight };
     return reachable && inFlight <= maxInFlight ? indicator.up(details) : indicator.down(details);
   }
 }
