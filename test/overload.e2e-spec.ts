@@ -41,7 +41,10 @@ describe('bounded work under load', () => {
     logo = await transparentPng();
     origin = await startOrigin({
       '/slow.png': (_req: unknown, res: ServerResponse) => {
-        releaseSlowOrigin = () => res.writeHead(200, { 'Content-Type': 'image/png' }).end(logo);
+        releaseSlowOrigin = () => {
+          releaseSlowOrigin = () => undefined;
+          res.writeHead(200, { 'Content-Type': 'image/png' }).end(logo);
+        };
       },
     });
     const moduleRef = await Test.createTestingModule({
