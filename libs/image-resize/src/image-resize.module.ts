@@ -17,7 +17,7 @@ import { ConfigurableImageResizeModule, IMAGE_RESIZE_MODULE_OPTIONS } from './im
 import { resolveImageResizeOptions } from './image-resize.options';
 import { ImageResizeService } from './image-resize.service';
 import { ImageResizeMetrics } from './image-resize.metrics';
-import { ResizedImageInterceptor } from './interceptors/resized-image.interceptor';
+import { ResizedImageResponder } from './http/resized-image.responder';
 import type {
   ImageResizeModuleOptions,
   ResolvedImageResizeOptions,
@@ -65,7 +65,7 @@ const providers: Provider[] = [
   { provide: IMAGE_SOURCE_LOADER, useClass: DefaultImageSourceLoader },
   ImageResizeService,
   ImageResizeMetrics,
-  ResizedImageInterceptor,
+  ResizedImageResponder,
 ];
 
 /**
@@ -81,7 +81,7 @@ const providers: Provider[] = [
   exports: [
     ImageResizeService,
     ImageResizeMetrics,
-    ResizedImageInterceptor,
+    ResizedImageResponder,
     IMAGE_RESIZE_OPTIONS,
     IMAGE_RESIZE_CACHE,
     IMAGE_PROCESSOR,

@@ -3,6 +3,7 @@ import { resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
 import { HttpException, Inject, Injectable, Logger } from '@nestjs/common';
 import etag from 'etag';
+import { LRUCache } from 'lru-cache';
 import {
   IMAGE_PROCESSOR,
   IMAGE_RESIZE_CACHE,
@@ -17,6 +18,7 @@ import { ResizeQueue } from './processors/resize.queue';
 import { assertCacheKey, groupKey, hashedCacheKey, variantKey } from './image-resize.keys';
 import { isRedisClusterConfig } from './image-resize.options';
 import { resolveResizeSpec } from './resize-spec.resolver';
+import { negotiateImageFormat } from './image-resize.negotiation';
 import type { CachedImage, ImageCache, ImageCacheKey } from './interfaces/image-cache.interface';
 import type { ImageProcessor } from './interfaces/image-processor.interface';
 import type { ResolvedImageResizeOptions } from './interfaces/image-resize-options.interface';
@@ -61,6 +63,17 @@ export class ImageResizeService {
   private writesFailing = false;
   private readonly signer?: UrlSigner;
   private readonly queue: ResizeQueue;
+  /** `Accept` header -> negotiated format; clients send the same few headers over and over. */
+  private readonly negotiated = new LRUCache<string, 'avif' | 'webp' | 'none'>({ max: 256 });
+  private readonly negotiate = (accept: string | undefined): 'avif' | 'webp' | undefined => {
+    if (!accept) return undefined;
+    let format = this.negotiated.get(accept);
+    if (format === undefined) {
+      format = negotiateImageFormat(accept) ?? 'none';
+      this.negotiated.set(accept, format);
+    }
+    return format === 'none' ? undefined : format;
+  };
 
   constructor(
     @Inject(IMAGE_RESIZE_OPTIONS) private readonly options: ResolvedImageResizeOptions,
@@ -79,9 +92,32 @@ export class ImageResizeService {
    *
    * @param source an http(s) URL, a Buffer, a readable stream, or `{ url | buffer | stream | path, cacheKey? }`
    * @param spec the box, format and cache behaviour; see {@link ResizeSpec}
-   * @throws ImageResizeError subclasses that carry the HTTP status to answer with (400, 403, 404, 422, 502, 504)
+   * @throws ImageResizeError subclasses that carry the HTTP status to answer with (400, 403, 404, 422, 502, 503, 504)
    */
   async resize(source: ImageSource, spec: ResizeSpec): Promise<ResizedImageResult> {
+    let resolved: ResolvedResizeSpec;
+    try {
+      resolved = this.resolveSpec(spec);
+    } catch (error) {
+      this.reportFailure(error, source, spec?.cacheKey);
+      throw error;
+    }
+    return this.resizeResolved(source, resolved);
+  }
+
+  /**
+   * Checks `spec` against the module's limits and applies the defaults, negotiating `format: 'auto'`
+   * from `spec.accept`. `@ResizedImage()` calls it before the handler runs, so that a request for a
+   * size the route does not offer costs nothing.
+   *
+   * @throws InvalidResizeSpecError (400) that says what to fix
+   */
+  resolveSpec(spec: ResizeSpec): ResolvedResizeSpec {
+    return resolveResizeSpec(spec, this.options, this.negotiate);
+  }
+
+  /** {@link resize} for a spec that {@link resolveSpec} already checked. */
+  async resizeResolved(source: ImageSource, spec: ResolvedResizeSpec): Promise<ResizedImageResult> {
     const started = Date.now();
     try {
       const result = await this.resizeUnmetered(source, spec);
@@ -92,18 +128,22 @@ export class ImageResizeService {
       });
       return result;
     } catch (error) {
-      const status = error instanceof HttpException ? error.getStatus() : 500;
-      const reason = (error as Error).message;
-      this.metrics.emit({ type: 'failed', status, reason });
-      // The library's own messages name no URL, address, credential or signature.
-      const cacheKey =
-        spec?.cacheKey ??
-        (typeof source === 'object' && source && 'cacheKey' in source ? source.cacheKey : undefined);
-      const message = `Could not serve image ${cacheKey ?? '(key from the source)'}: ${status} ${reason}`;
-      if (status >= 500) this.logger.error(message);
-      else this.logger.warn(message);
+      this.reportFailure(error, source, spec.cacheKey);
       throw error;
     }
+  }
+
+  /** Counts a failed call and logs it with its cacheKey; the library's own messages name no URL, address, credential or signature. */
+  private reportFailure(error: unknown, source: ImageSource, specCacheKey: string | undefined): void {
+    const status = error instanceof HttpException ? error.getStatus() : 500;
+    const reason = (error as Error).message;
+    this.metrics.emit({ type: 'failed', status, reason });
+    const cacheKey =
+      specCacheKey ??
+      (typeof source === 'object' && source && 'cacheKey' in source ? source.cacheKey : undefined);
+    const message = `Could not serve image ${cacheKey ?? '(key from the source)'}: ${status} ${reason}`;
+    if (status >= 500) this.logger.error(message);
+    else this.logger.warn(message);
   }
 
   /** Where the cache is, whether it answers, and how many misses are being made right now. */
@@ -122,11 +162,13 @@ export class ImageResizeService {
     };
   }
 
-  private async resizeUnmetered(source: ImageSource, spec: ResizeSpec): Promise<ResizedImageResult> {
-    const resolved = resolveResizeSpec(spec, this.options);
+  private async resizeUnmetered(
+    source: ImageSource,
+    resolved: ResolvedResizeSpec,
+  ): Promise<ResizedImageResult> {
     const descriptor = toDescriptor(source);
     let preloaded: LoadedSource | undefined;
-    let cacheKey = spec.cacheKey ?? descriptor.cacheKey;
+    let cacheKey = resolved.cacheKey ?? descriptor.cacheKey;
     if (cacheKey !== undefined) {
       assertCacheKey(cacheKey);
     } else if (descriptor.stream !== undefined) {
@@ -335,8 +377,12 @@ function toDescriptor(source: ImageSource): ImageSourceDescriptor {
   if (Buffer.isBuffer(source)) return { buffer: source };
   if (source instanceof Readable) return { stream: source };
   if (typeof source === 'object' && source !== null) {
-    const given = (['url', 'buffer', 'stream', 'path'] as const).filter((k) => source[k] !== undefined);
-    if (given.length === 1) return source;
+    const given =
+      Number(source.url !== undefined) +
+      Number(source.buffer !== undefined) +
+      Number(source.stream !== undefined) +
+      Number(source.path !== undefined);
+    if (given === 1) return source;
   }
   throw new TypeError(
     'An image source must be a URL string, a Buffer, a Readable, or an object with exactly one of url, buffer, stream, path',

@@ -14,8 +14,8 @@ export {
 export { UrlSigner, SIGNATURE_PARAM } from './signing/url-signer';
 export { negotiateImageFormat } from './image-resize.negotiation';
 export { resolveResizeSpec } from './resize-spec.resolver';
-export { specFromRequest } from './interceptors/request-spec.resolver';
-export { ResizedImageInterceptor } from './interceptors/resized-image.interceptor';
+export { specFromRequest } from './http/request-spec.resolver';
+export { ResizedImageResponder, ResizedImageCall, cacheControlHeader } from './http/resized-image.responder';
 export { resolveImageResizeOptions } from './image-resize.options';
 export {
   CACHE_MANAGER_TOKEN,

@@ -46,10 +46,14 @@ function box(name: string, value: unknown, dpr: number, max: number): number {
 /**
  * Checks a {@link ResizeSpec} and applies its defaults, negotiating `format: 'auto'` against the
  * spec's `accept`. Throws a 400 {@link InvalidResizeSpecError} that says what to fix.
+ *
+ * @param negotiate how `Accept` is read (default {@link negotiateImageFormat}; the service passes a
+ *   memoised one, since a client sends the same header with every image)
  */
 export function resolveResizeSpec(
   spec: ResizeSpec,
   options: Pick<ResolvedImageResizeOptions, 'maxOutputWidth' | 'maxOutputHeight' | 'ttl' | 'encoders'>,
+  negotiate: (accept: string | undefined) => 'avif' | 'webp' | undefined = negotiateImageFormat,
 ): ResolvedResizeSpec {
   if (typeof spec !== 'object' || spec === null) {
     throw new InvalidResizeSpecError('A resize spec { width, height } is required');
@@ -67,7 +71,7 @@ export function resolveResizeSpec(
   }
   const fallback = spec.fallback === undefined ? undefined : oneOf('fallback', spec.fallback, FORMATS, 'png');
   const negotiated = requested === 'auto';
-  const format = negotiated ? (negotiateImageFormat(spec.accept) ?? fallback ?? 'png') : requested;
+  const format = negotiated ? (negotiate(spec.accept) ?? fallback ?? 'png') : requested;
   const alphaFallback = negotiated && format === 'png' && fallback === undefined;
 
   const fit = oneOf('fit', spec.fit, FITS, 'inside');
@@ -118,5 +122,6 @@ export function resolveResizeSpec(
     animated: spec.animated === true && format === 'webp',
     ttl,
     redraw: spec.redraw === true,
+    cacheKey: spec.cacheKey,
   };
 }

@@ -1,8 +1,11 @@
-import { applyDecorators, SetMetadata, UseInterceptors } from '@nestjs/common';
+import { createParamDecorator, type ExecutionContext, Res, SetMetadata } from '@nestjs/common';
+import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
+import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
 import { ImageResizeConfigError } from '../errors/image-resize.errors';
 import { RESIZED_IMAGE_METADATA } from '../image-resize.constants';
-import { ResizedImageInterceptor } from '../interceptors/resized-image.interceptor';
+import { ResizedImageCall, ResizedImageResponder } from '../http/resized-image.responder';
 import type { ResizeSpec } from '../interfaces/resize-spec.interface';
+import type { ImageSource } from '../interfaces/image-source.interface';
 import type { CacheControlOptions } from '../interfaces/image-resize-options.interface';
 import { checkCacheControl } from '../image-resize.options';
 
@@ -67,6 +70,11 @@ function checkOptions(spec: ResizedImageOptions): void {
   }
 }
 
+/** The execution context of a call; {@link ResizedImageResponder}, as its pipe, turns it into a {@link ResizedImageCall}. */
+const ResizedImageContext = createParamDecorator((_route: unknown, context: ExecutionContext) => context);
+
+type Handler = (...args: unknown[]) => unknown;
+
 /**
  * Serves the image that the decorated controller method points to, resized to `spec` and cached.
  *
@@ -76,7 +84,12 @@ function checkOptions(spec: ResizedImageOptions): void {
  * `ETag`, `X-Cache`, `X-Content-Type-Options: nosniff` and, for `format: 'auto'`, `Vary: Accept`;
  * it answers `If-None-Match` with 304 and honours `?redraw` only where `allowRedraw` permits it.
  *
- * @throws ImageResizeConfigError at start-up when the spec cannot work (no size, bad presets or widths)
+ * The library writes the response itself (no interceptor, no stream), so the method must not take
+ * `@Res()` or `@Next()`. It receives two extra arguments after its own, which it can ignore. Guards,
+ * pipes, `@Header()` and the application's interceptors apply as on any route.
+ *
+ * @throws ImageResizeConfigError at start-up when the spec cannot work (no size, bad presets or
+ *   widths) or the method takes `@Res()`/`@Next()`
  *
  * @example
  * ```ts
@@ -89,5 +102,55 @@ function checkOptions(spec: ResizedImageOptions): void {
  */
 export function ResizedImage(spec: ResizedImageOptions): MethodDecorator {
   checkOptions(spec);
-  return applyDecorators(SetMetadata(RESIZED_IMAGE_METADATA, spec), UseInterceptors(ResizedImageInterceptor));
+  return <T>(target: object, key: string | symbol, descriptor: TypedPropertyDescriptor<T>) => {
+    const handler = descriptor.value as Handler;
+    const name = `${target.constructor.name}.${String(key)}`;
+    if (typeof handler !== 'function') {
+      throw new ImageResizeConfigError(`@ResizedImage() goes on a method; ${name} is not one`);
+    }
+    const params = Object.keys(
+      (Reflect.getMetadata(ROUTE_ARGS_METADATA, target.constructor, key) ?? {}) as Record<string, unknown>,
+    );
+    if (params.some(isResponseParam)) {
+      throw new ImageResizeConfigError(
+        `@ResizedImage() writes the response itself: remove @Res()/@Next() from ${name}`,
+      );
+    }
+    // Two arguments after the method's own: the call, read by ResizedImageResponder before the
+    // handler runs, and the response, whose presence tells Nest not to send the handler's result.
+    const index = Math.max(handler.length, ...params.map((param) => paramIndex(param) + 1));
+    ResizedImageContext(spec, ResizedImageResponder)(target, key, index);
+    Res()(target, key, index + 1);
+    const wrapped = {
+      async [key](this: unknown, ...args: unknown[]): Promise<void> {
+        const call = args[index];
+        if (!(call instanceof ResizedImageCall)) {
+          throw new ImageResizeConfigError(
+            `${name}: a pipe replaced the image call of @ResizedImage(); global pipes must leave custom parameters alone`,
+          );
+        }
+        args.length = index;
+        await call.send((await handler.apply(this, args)) as ImageSource | null | undefined);
+      },
+    }[key as string] as Handler;
+    // What other decorators said of the method (route, guards, headers...) holds for the wrapper too.
+    for (const metadataKey of Reflect.getOwnMetadataKeys(handler)) {
+      Reflect.defineMetadata(metadataKey, Reflect.getOwnMetadata(metadataKey, handler), wrapped);
+    }
+    descriptor.value = wrapped as T;
+    SetMetadata(RESIZED_IMAGE_METADATA, spec)(target, key, descriptor);
+    // Installed here as well, for code that applies decorators by hand and keeps the descriptor.
+    Object.defineProperty(target, key, descriptor);
+    return descriptor;
+  };
+}
+
+/** Route parameter metadata is keyed `<type>:<index>`; custom decorators' types are strings. */
+function isResponseParam(param: string): boolean {
+  const type = Number(param.slice(0, param.lastIndexOf(':')));
+  return type === RouteParamtypes.RESPONSE || type === RouteParamtypes.NEXT;
+}
+
+function paramIndex(param: string): number {
+  return Number(param.slice(param.lastIndexOf(':') + 1));
 }

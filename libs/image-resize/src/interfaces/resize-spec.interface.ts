@@ -104,4 +104,6 @@ export interface ResolvedResizeSpec {
   animated: boolean;
   ttl: number;
   redraw: boolean;
+  /** The spec's `cacheKey`, if it names one (it then overrides the source's). */
+  cacheKey?: string;
 }
