@@ -35,6 +35,8 @@ export const DEFAULT_TTL_SECONDS = 30 * 24 * 3600;
 export const DEFAULT_KEY_PREFIX = 'image_resize_';
 /** Default `memory.maxBytes`: 64 MiB. */
 export const DEFAULT_MEMORY_MAX_BYTES = 64 * 1024 * 1024;
+/** Default `hotCache.maxBytes` (with `redis`): 16 MiB. */
+export const DEFAULT_HOT_CACHE_MAX_BYTES = 16 * 1024 * 1024;
 /** Default `maxSourceBytes`: 20 MiB. */
 export const DEFAULT_MAX_SOURCE_BYTES = 20 * 1024 * 1024;
 /** Default `fetchTimeoutMs`: 10 s for the whole fetch. */

@@ -3,6 +3,7 @@ import { CacheManagerImageCache, type CacheManagerLike } from './cache/cache-man
 import { MemoryImageCache } from './cache/memory-image.cache';
 import { createRedisClient, whenReady } from './cache/redis-client.factory';
 import { RedisImageCache } from './cache/redis-image.cache';
+import { HotImageTier } from './cache/hot-image.tier';
 import { ImageResizeConfigError } from './errors/image-resize.errors';
 import type { ImageCache } from './interfaces/image-cache.interface';
 import {
@@ -57,7 +58,11 @@ const providers: Provider[] = [
         }
         return new CacheManagerImageCache(cacheManager);
       }
-      return redis ? new RedisImageCache(redis) : new MemoryImageCache(options.memory.maxBytes);
+      if (!redis) return new MemoryImageCache(options.memory.maxBytes);
+      const hot = options.hotCache
+        ? new HotImageTier(options.hotCache.maxBytes, `${options.keyPrefix}invalidate`)
+        : undefined;
+      return new RedisImageCache(redis, undefined, hot);
     },
     inject: [IMAGE_RESIZE_OPTIONS, IMAGE_RESIZE_REDIS, { token: CACHE_MANAGER_TOKEN, optional: true }],
   },

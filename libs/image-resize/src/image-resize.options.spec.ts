@@ -7,6 +7,7 @@ describe('resolveImageResizeOptions', () => {
     expect(resolveImageResizeOptions(undefined)).toEqual({
       redis: undefined,
       useCacheManager: false,
+      hotCache: false,
       memory: { maxBytes: 64 * 1024 * 1024 },
       ttl: 2_592_000,
       keyPrefix: 'image_resize_',
@@ -60,6 +61,16 @@ describe('resolveImageResizeOptions', () => {
     );
   });
 
+  it('puts a 16 MiB hot tier in front of Redis unless told otherwise', () => {
+    const redis = 'redis://127.0.0.1:6379';
+    expect(resolveImageResizeOptions({ redis }).hotCache).toEqual({ maxBytes: 16 * 1024 * 1024 });
+    expect(resolveImageResizeOptions({ redis, hotCache: { maxBytes: 4096 } }).hotCache).toEqual({
+      maxBytes: 4096,
+    });
+    expect(resolveImageResizeOptions({ redis, hotCache: false }).hotCache).toBe(false);
+    expect(resolveImageResizeOptions({ hotCache: false }).hotCache).toBe(false);
+  });
+
   it.each([
     [{ ttl: -1 }, /option "ttl" must be an integer >= 1, got -1/],
     [{ ttl: 1.5 }, /option "ttl"/],
@@ -111,6 +122,16 @@ describe('resolveImageResizeOptions', () => {
     [{ keyPrefix: 'has space' }, /option "keyPrefix"/],
     [{ allowRedraw: 'yes' }, /option "allowRedraw" must be a boolean or a function/],
     [{ ttlSeconds: 60 }, /unknown option "ttlSeconds"; known options are: redis, useCacheManager/],
+    [{ hotCache: { maxBytes: 4096 } }, /option "hotCache" is the in-process tier in front of "redis"/],
+    [
+      { redis: 'redis://localhost', hotCache: true },
+      /option "hotCache" must be false or \{ maxBytes\?: number \}/,
+    ],
+    [
+      { redis: 'redis://localhost', hotCache: { maxBytes: 10 } },
+      /option "hotCache.maxBytes" must be an integer >= 1024/,
+    ],
+    [{ redis: 'redis://localhost', hotCache: { size: 1 } }, /unknown option "hotCache.size"/],
   ])('refuses %j with a message naming the option', (options, message) => {
     const attempt = () => resolveImageResizeOptions(options as never);
     expect(attempt).toThrow(ImageResizeConfigError);

@@ -3,6 +3,7 @@ import {
   DEFAULT_MAX_QUEUE,
   DEFAULT_ENCODERS,
   DEFAULT_FETCH_TIMEOUT_MS,
+  DEFAULT_HOT_CACHE_MAX_BYTES,
   DEFAULT_KEY_PREFIX,
   DEFAULT_MAX_ANIMATION_FRAMES,
   DEFAULT_MAX_INPUT_PIXELS,
@@ -25,6 +26,7 @@ import type {
 const KNOWN_OPTIONS = new Set<string>([
   'redis',
   'useCacheManager',
+  'hotCache',
   'memory',
   'ttl',
   'keyPrefix',
@@ -126,6 +128,29 @@ function resolveSources(value: unknown): ResolvedImageResizeOptions['sources'] {
         ? allowPrivate
         : hostList('sources.allowPrivateNetworks', allowPrivate),
     maxRedirects: positiveInteger('sources.maxRedirects', sources.maxRedirects, DEFAULT_MAX_REDIRECTS, 0),
+  };
+}
+
+function resolveHotCache(value: unknown, redis: unknown): ResolvedImageResizeOptions['hotCache'] {
+  if (value === false) return false;
+  if (value !== undefined && (typeof value !== 'object' || value === null || Array.isArray(value))) {
+    throw new ImageResizeConfigError('option "hotCache" must be false or { maxBytes?: number }');
+  }
+  const given = (value ?? {}) as Record<string, unknown>;
+  for (const key of Object.keys(given)) {
+    if (key !== 'maxBytes')
+      throw new ImageResizeConfigError(`unknown option "hotCache.${key}"; known: maxBytes`);
+  }
+  if (redis === undefined) {
+    if (value !== undefined) {
+      throw new ImageResizeConfigError(
+        'option "hotCache" is the in-process tier in front of "redis": set "redis", or size the in-memory cache with "memory"',
+      );
+    }
+    return false;
+  }
+  return {
+    maxBytes: positiveInteger('hotCache.maxBytes', given.maxBytes, DEFAULT_HOT_CACHE_MAX_BYTES, 1024),
   };
 }
 
@@ -251,6 +276,7 @@ export function resolveImageResizeOptions(
     cacheControl: checkCacheControl('cacheControl', opts.cacheControl) ?? {},
     redis: opts.redis,
     useCacheManager,
+    hotCache: resolveHotCache(opts.hotCache, opts.redis),
     memory: {
       maxBytes: positiveInteger('memory.maxBytes', opts.memory?.maxBytes, DEFAULT_MEMORY_MAX_BYTES, 1024),
     },

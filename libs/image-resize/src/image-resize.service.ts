@@ -184,7 +184,7 @@ export class ImageResizeService {
     if (resolved.redraw) {
       status = 'BYPASS';
     } else {
-      const cached = await this.lookup(ref.key);
+      const cached = await this.lookup(ref);
       if (cached === 'unavailable') {
         status = 'BYPASS';
       } else if (cached) {
@@ -268,7 +268,7 @@ export class ImageResizeService {
     let token = await this.attemptLock(ref.lock, lockMs);
     while (token === undefined && Date.now() < deadline) {
       await sleep(LOCK_POLL_MS);
-      const cached = await this.lookup(ref.key);
+      const cached = await this.lookup(ref);
       if (cached && cached !== 'unavailable') {
         releaseUnread(descriptor, preloaded);
         this.metrics.emit({ type: 'waited', waitMs: Date.now() - (deadline - lockMs) });
@@ -336,11 +336,11 @@ export class ImageResizeService {
     }
   }
 
-  private async lookup(key: string): Promise<CachedImage | undefined | 'unavailable'> {
+  private async lookup(ref: ImageCacheKey): Promise<CachedImage | undefined | 'unavailable'> {
     try {
-      return await this.cache.get(key);
+      return await this.cache.get(ref.key, ref);
     } catch (error) {
-      this.logger.debug(`Cache lookup of ${key} failed: ${(error as Error).message}`);
+      this.logger.debug(`Cache lookup of ${ref.key} failed: ${(error as Error).message}`);
       return 'unavailable';
     }
   }

@@ -16,6 +16,8 @@ interface Header {
   h: number;
   f: OutputFormat;
   c: number;
+  /** Expiry (epoch ms), when the writer knew it. */
+  x?: number;
 }
 
 /** Encodes an image and its metadata into one Buffer. */
@@ -27,6 +29,7 @@ export function encodeCachedImage(image: CachedImage): Buffer {
     h: image.height,
     f: image.format,
     c: image.createdAt,
+    x: image.expiresAt,
   };
   const json = Buffer.from(JSON.stringify(header), 'utf8');
   const prefix = Buffer.allocUnsafe(PREFIX_LENGTH);
@@ -58,5 +61,6 @@ export function decodeCachedImage(data: Buffer | null | undefined): CachedImage 
     height: header.h,
     format: header.f,
     createdAt: header.c,
+    expiresAt: header.x,
   };
 }

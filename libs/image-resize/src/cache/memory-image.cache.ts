@@ -28,11 +28,21 @@ export class MemoryImageCache implements ImageCache {
   }
 
   async get(key: string): Promise<CachedImage | undefined> {
+    return this.lookup(key);
+  }
+
+  /** {@link get} without the Promise, for callers that are synchronous. */
+  lookup(key: string): CachedImage | undefined {
     return this.entries.get(key)?.image;
   }
 
   async set(ref: ImageCacheKey, image: CachedImage, ttlSeconds: number): Promise<void> {
-    const stored = this.entries.set(ref.key, { image, group: ref.group }, { ttl: ttlSeconds * 1000 });
+    this.keep(ref, image, ttlSeconds * 1000);
+  }
+
+  /** {@link set} without the Promise, with the lifetime in milliseconds. */
+  keep(ref: ImageCacheKey, image: CachedImage, ttlMs: number): void {
+    const stored = this.entries.set(ref.key, { image, group: ref.group }, { ttl: ttlMs });
     if (!stored.has(ref.key)) return; // larger than the whole cache: not kept
     let members = this.groups.get(ref.group);
     if (!members) {
@@ -51,6 +61,17 @@ export class MemoryImageCache implements ImageCache {
     }
     this.groups.delete(group);
     return removed;
+  }
+
+  /** Removes one variant. */
+  delete(key: string): void {
+    this.entries.delete(key);
+  }
+
+  /** Removes everything. */
+  clear(): void {
+    this.entries.clear();
+    this.groups.clear();
   }
 
   /** Bytes currently held, as counted against `maxBytes`. */

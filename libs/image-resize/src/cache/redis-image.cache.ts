@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { Logger, type OnModuleDestroy } from '@nestjs/common';
+import { Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { Cluster, Redis } from 'ioredis';
 import { IMAGE_RESIZE_LOGGER_CONTEXT } from '../image-resize.constants';
 import type { CachedImage, ImageCache, ImageCacheKey } from '../interfaces/image-cache.interface';
 import { decodeCachedImage, encodeCachedImage } from './cached-image.codec';
+import type { HotImageTier } from './hot-image.tier';
 
 /**
  * Deletes every key listed in the set KEYS[1], then the set; returns how many listed keys existed.
@@ -53,8 +54,11 @@ export interface RedisBreakerOptions {
  * While the connection is down, or after repeated failed commands (a circuit breaker), commands are
  * not sent at all: calls fail at once with {@link CacheUnavailableError}, and the service serves
  * images without the cache. Each change of state is logged once.
+ *
+ * With a {@link HotImageTier}, the images this process served last are answered from its memory,
+ * without a round trip to Redis; stores and purges are announced to the other instances.
  */
-export class RedisImageCache implements ImageCache, OnModuleDestroy {
+export class RedisImageCache implements ImageCache, OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(IMAGE_RESIZE_LOGGER_CONTEXT);
   private consecutiveFailures = 0;
   private openUntil = 0;
@@ -62,19 +66,33 @@ export class RedisImageCache implements ImageCache, OnModuleDestroy {
   /**
    * @param client the ioredis client (a `Redis` or a `Cluster`); closed when the module is destroyed.
    * @param breaker when repeated failures stop the cache from sending commands for a while.
+   * @param hot the in-process tier in front of Redis, if any; started and stopped with the module.
    */
   constructor(
     readonly client: Redis | Cluster,
     private readonly breaker: RedisBreakerOptions = { failures: 3, openMs: 5000 },
+    readonly hot?: HotImageTier,
   ) {}
 
-  async get(key: string): Promise<CachedImage | undefined> {
-    return decodeCachedImage(await this.guard(() => this.client.getBuffer(key)));
+  onModuleInit(): void {
+    this.hot?.start(this.client);
+  }
+
+  async get(key: string, ref?: ImageCacheKey): Promise<CachedImage | undefined> {
+    const hot = this.hot;
+    if (!hot) return decodeCachedImage(await this.guard(() => this.client.getBuffer(key)));
+    const held = hot.get(key);
+    if (held) return held;
+    const mark = hot.mark;
+    const image = decodeCachedImage(await this.guard(() => this.client.getBuffer(key)));
+    if (image && ref) hot.keep(ref, image, mark);
+    return image;
   }
 
   async set(ref: ImageCacheKey, image: CachedImage, ttlSeconds: number): Promise<void> {
     const ttlMs = ttlSeconds * 1000;
-    const data = encodeCachedImage(image);
+    const stored: CachedImage = { ...image, expiresAt: Date.now() + ttlMs };
+    const data = encodeCachedImage(stored);
     // The group lists the variant and lives at least as long as its longest-lived variant.
     const results = await this.guard(() =>
       this.client
@@ -87,10 +105,13 @@ export class RedisImageCache implements ImageCache, OnModuleDestroy {
     );
     const failed = results?.find(([error]) => error);
     if (failed) throw failed[0];
+    this.hot?.stored(this.client, ref, stored);
   }
 
   async purge(group: string): Promise<number> {
-    return Number(await this.guard(() => this.client.eval(PURGE_SCRIPT, 1, group)));
+    const removed = Number(await this.guard(() => this.client.eval(PURGE_SCRIPT, 1, group)));
+    this.hot?.purged(this.client, group);
+    return removed;
   }
 
   /** Takes the lock `key` for `ttlMs` if nobody holds it; resolves to the token that unlocks it. */
@@ -110,6 +131,7 @@ export class RedisImageCache implements ImageCache, OnModuleDestroy {
   }
 
   async onModuleDestroy(): Promise<void> {
+    await this.hot?.stop();
     try {
       await this.client.quit();
     } catch {

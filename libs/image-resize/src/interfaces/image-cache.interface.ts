@@ -10,6 +10,8 @@ export interface CachedImage {
   format: OutputFormat;
   /** Epoch milliseconds when the image was made. */
   createdAt: number;
+  /** Epoch milliseconds when the cache drops it, where the cache says (the Redis cache does). */
+  expiresAt?: number;
 }
 
 /** The keys of one variant: its own key, and the key of the group of all variants of one cacheKey. */
@@ -30,8 +32,12 @@ export interface ImageCacheKey {
  * remove only keys they created (no `FLUSHDB`, no `KEYS`).
  */
 export interface ImageCache {
-  /** The cached variant, or `undefined` when absent or expired. */
-  get(key: string): Promise<CachedImage | undefined>;
+  /**
+   * The cached variant, or `undefined` when absent or expired.
+   *
+   * @param ref all keys of the variant (its group too), for caches that index what they read
+   */
+  get(key: string, ref?: ImageCacheKey): Promise<CachedImage | undefined>;
   /** Stores a variant for `ttlSeconds` and records it in its group. */
   set(ref: ImageCacheKey, image: CachedImage, ttlSeconds: number): Promise<void>;
   /** Removes every variant recorded in `group`; resolves to how many were removed. */

@@ -71,6 +71,14 @@ export interface ImageResizeModuleOptions {
    * Default false. The built-in `redis` cache is binary-safe and faster; prefer it for Redis.
    */
   useCacheManager?: boolean;
+  /**
+   * With `redis`: an in-process tier in front of Redis for the images this process served last, so
+   * that a hit on them costs no Redis round trip. An LRU bounded by bytes; a copy never outlives its
+   * Redis entry; purges and re-made images reach every instance through Redis pub/sub (channel
+   * `<keyPrefix>invalidate`), and the tier is emptied and unused while its subscription is down.
+   * Default `{ maxBytes: 16 MiB }` with `redis`; `false` turns it off. Not used without `redis`.
+   */
+  hotCache?: false | { maxBytes?: number };
   /** The in-memory cache used when neither `redis` nor `useCacheManager` is set. */
   memory?: {
     /** Upper bound on the bytes the in-memory cache holds (least recently used go first). Default 64 MiB. */
@@ -129,6 +137,8 @@ export interface ImageResizeModuleOptions {
 export interface ResolvedImageResizeOptions {
   redis?: string | RedisOptions | RedisClusterConfig;
   useCacheManager: boolean;
+  /** The hot tier in front of Redis, or `false` (always `false` without `redis`). */
+  hotCache: false | { maxBytes: number };
   memory: { maxBytes: number };
   ttl: number;
   keyPrefix: string;
