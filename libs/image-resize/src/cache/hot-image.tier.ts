@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { CachedImage, ImageCacheKey } from '../interfaces/image-cache.interface';
-import { MemoryImageCache } from './memory-image.cache';
+import { MemoryImageCache, TTL_RESOLUTION_MS } from './memory-image.cache';
 
 /**
  * The in-process tier of the Redis cache: the images this process served last, in an LRU bounded by
@@ -89,7 +89,8 @@ export class HotImageTier {
    */
   keep(ref: ImageCacheKey, image: CachedImage, mark: number): void {
     if (!this.subscribed || mark !== this.generation || image.expiresAt === undefined) return;
-    const ttlMs = Math.floor(image.expiresAt - Date.now());
+    // Shortened by the clock's resolution, so that the copy never outlives the Redis entry.
+    const ttlMs = Math.floor(image.expiresAt - Date.now()) - TTL_RESOLUTION_MS;
     if (ttlMs > 0) this.images.keep(ref, image, ttlMs);
   }
 

@@ -1,6 +1,12 @@
 import { LRUCache } from 'lru-cache';
 import type { CachedImage, ImageCache, ImageCacheKey } from '../interfaces/image-cache.interface';
 
+/**
+ * How stale the cache's clock may be, in ms: an entry may outlive its TTL by this much. The clock is
+ * read at most once per period, which keeps the cost of the expiry check off the hit path.
+ */
+export const TTL_RESOLUTION_MS = 50;
+
 /** Bytes counted for an entry besides its body: key, metadata and bookkeeping. */
 const ENTRY_OVERHEAD_BYTES = 512;
 
@@ -23,6 +29,7 @@ export class MemoryImageCache implements ImageCache {
       maxSize: maxBytes,
       sizeCalculation: (entry, key) => entry.image.body.length + key.length + ENTRY_OVERHEAD_BYTES,
       ttlAutopurge: false,
+      ttlResolution: TTL_RESOLUTION_MS,
       dispose: (entry, key) => this.forget(entry.group, key),
     });
   }
