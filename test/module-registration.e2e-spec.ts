@@ -83,6 +83,14 @@ describe('two forRoot registrations', () => {
     );
   });
 
+  it("fails at boot, naming the responder, when the controller's module does not import it", async () => {
+    @Module({ controllers: [AController] })
+    class Forgetful {}
+    await expect(Test.createTestingModule({ imports: [Forgetful] }).compile()).rejects.toThrow(
+      /Nest can't resolve dependencies of the AController[\s\S]*ResizedImageResponder/,
+    );
+  });
+
   it('is usable from every module with isGlobal', async () => {
     @Module({ controllers: [AController] })
     class FeatureModule {}

@@ -15,7 +15,12 @@ import {
 } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
-import { ImageResizeConfigError, ImageResizeModule, ResizedImage } from 'nestjs-image-resize';
+import {
+  ImageResizeConfigError,
+  ImageResizeModule,
+  ResizedImage,
+  ResizedImageResponder,
+} from 'nestjs-image-resize';
 import { map } from 'rxjs';
 import sharp from 'sharp';
 import request from 'supertest';
@@ -63,6 +68,15 @@ class LogoController {
   }
 }
 
+/** A responder that adds a header of its own: what a subclass of the hooks may do. */
+@Injectable()
+class BrandedResponder extends ResizedImageResponder {
+  protected override setHeaders(...args: Parameters<ResizedImageResponder['setHeaders']>): void {
+    super.setHeaders(...args);
+    args[0].header('X-Served-By', 'branded');
+  }
+}
+
 describe('@ResizedImage()', () => {
   let app: INestApplication;
   beforeAll(async () => {
@@ -96,6 +110,32 @@ describe('@ResizedImage()', () => {
     const res = await request(app.getHttpServer()).get('/guarded.png');
     expect(res.status).toBe(403);
     expect(calls).toEqual([]);
+  });
+
+  it('returns the source when the method is called directly, as in a unit test of the controller', async () => {
+    expect(await app.get(LogoController).above('direct')).toEqual({
+      buffer: logo,
+      cacheKey: 'decorator_direct',
+    });
+  });
+
+  it('takes a responder of your own in tests, through overrideProvider', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [ImageResizeModule.forRoot({})],
+      controllers: [LogoController],
+    })
+      .overrideProvider(ResizedImageResponder)
+      .useClass(BrandedResponder)
+      .compile();
+    const branded = moduleRef.createNestApplication({ logger: false });
+    await branded.init();
+    try {
+      const res = await request(branded.getHttpServer()).get('/above/branded.png');
+      expect(res.status).toBe(200);
+      expect(res.headers['x-served-by']).toBe('branded');
+    } finally {
+      await branded.close();
+    }
   });
 
   it('refuses @Res() and @Next() at start-up, naming the method', () => {

@@ -16,6 +16,7 @@ export { negotiateImageFormat } from './image-resize.negotiation';
 export { resolveResizeSpec } from './resize-spec.resolver';
 export { specFromRequest } from './http/request-spec.resolver';
 export { ResizedImageResponder, ResizedImageCall, cacheControlHeader } from './http/resized-image.responder';
+export { exchangeOf, type ImageExchange } from './http/image-exchange';
 export { resolveImageResizeOptions } from './image-resize.options';
 export {
   CACHE_MANAGER_TOKEN,

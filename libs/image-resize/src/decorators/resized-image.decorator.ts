@@ -1,9 +1,10 @@
-import { createParamDecorator, type ExecutionContext, Res, SetMetadata } from '@nestjs/common';
-import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
+import { Inject, Res, SetMetadata } from '@nestjs/common';
+import { PROPERTY_DEPS_METADATA, ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
 import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
 import { ImageResizeConfigError } from '../errors/image-resize.errors';
 import { RESIZED_IMAGE_METADATA } from '../image-resize.constants';
-import { ResizedImageCall, ResizedImageResponder } from '../http/resized-image.responder';
+import { ResizedImageResponder } from '../http/resized-image.responder';
+import { exchangeOf } from '../http/image-exchange';
 import type { ResizeSpec } from '../interfaces/resize-spec.interface';
 import type { ImageSource } from '../interfaces/image-source.interface';
 import type { CacheControlOptions } from '../interfaces/image-resize-options.interface';
@@ -70,8 +71,8 @@ function checkOptions(spec: ResizedImageOptions): void {
   }
 }
 
-/** The execution context of a call; {@link ResizedImageResponder}, as its pipe, turns it into a {@link ResizedImageCall}. */
-const ResizedImageContext = createParamDecorator((_route: unknown, context: ExecutionContext) => context);
+/** Where a controller with `@ResizedImage()` routes gets its {@link ResizedImageResponder} injected. */
+const RESPONDER = Symbol('ResizedImageResponder');
 
 type Handler = (...args: unknown[]) => unknown;
 
@@ -85,8 +86,9 @@ type Handler = (...args: unknown[]) => unknown;
  * it answers `If-None-Match` with 304 and honours `?redraw` only where `allowRedraw` permits it.
  *
  * The library writes the response itself (no interceptor, no stream), so the method must not take
- * `@Res()` or `@Next()`. It receives two extra arguments after its own, which it can ignore. Guards,
- * pipes, `@Header()` and the application's interceptors apply as on any route.
+ * `@Res()` or `@Next()`; it receives the response as an extra argument after its own, which it does
+ * not see. Guards, pipes, `@Header()` and the application's interceptors apply as on any route.
+ * Called directly (not through HTTP, e.g. in a unit test), the method returns its source unchanged.
  *
  * @throws ImageResizeConfigError at start-up when the spec cannot work (no size, bad presets or
  *   widths) or the method takes `@Res()`/`@Next()`
@@ -116,20 +118,22 @@ export function ResizedImage(spec: ResizedImageOptions): MethodDecorator {
         `@ResizedImage() writes the response itself: remove @Res()/@Next() from ${name}`,
       );
     }
-    // Two arguments after the method's own: the call, read by ResizedImageResponder before the
-    // handler runs, and the response, whose presence tells Nest not to send the handler's result.
+    // The response, as an argument after the method's own: its presence tells Nest not to send the
+    // handler's result. The responder is a property of the controller, injected from ImageResizeModule.
     const index = Math.max(handler.length, ...params.map((param) => paramIndex(param) + 1));
-    ResizedImageContext(spec, ResizedImageResponder)(target, key, index);
-    Res()(target, key, index + 1);
+    Res()(target, key, index);
+    injectResponder(target);
     const wrapped = {
-      async [key](this: unknown, ...args: unknown[]): Promise<void> {
-        const call = args[index];
-        if (!(call instanceof ResizedImageCall)) {
-          throw new ImageResizeConfigError(
-            `${name}: a pipe replaced the image call of @ResizedImage(); global pipes must leave custom parameters alone`,
-          );
-        }
+      async [key](
+        this: Record<symbol, ResizedImageResponder | undefined>,
+        ...args: unknown[]
+      ): Promise<unknown> {
+        const exchange = exchangeOf(args[index]);
+        const responder = this[RESPONDER];
+        if (!responder || !exchange) return handler.apply(this, args);
         args.length = index;
+        // Read before the handler runs: a request for a size the route does not offer costs nothing.
+        const call = responder.prepare(spec, exchange);
         await call.send((await handler.apply(this, args)) as ImageSource | null | undefined);
       },
     }[key as string] as Handler;
@@ -143,6 +147,15 @@ export function ResizedImage(spec: ResizedImageOptions): MethodDecorator {
     Object.defineProperty(target, key, descriptor);
     return descriptor;
   };
+}
+
+/** Declares the controller's dependency on the responder, once per class. */
+function injectResponder(target: object): void {
+  const properties = (Reflect.getMetadata(PROPERTY_DEPS_METADATA, target.constructor) ?? []) as Array<{
+    key: string | symbol;
+  }>;
+  if (!properties.some((property) => property.key === RESPONDER))
+    Inject(ResizedImageResponder)(target, RESPONDER);
 }
 
 /** Route parameter metadata is keyed `<type>:<index>`; custom decorators' types are strings. */

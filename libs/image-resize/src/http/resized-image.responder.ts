@@ -1,12 +1,4 @@
-import {
-  type ArgumentMetadata,
-  type ExecutionContext,
-  Inject,
-  Injectable,
-  Logger,
-  type PipeTransform,
-} from '@nestjs/common';
-import type { Request, Response } from 'express';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import fresh from 'fresh';
 import { IMAGE_RESIZE_LOGGER_CONTEXT, IMAGE_RESIZE_OPTIONS } from '../image-resize.constants';
 import { ImageNotFoundError, OverloadedError, ProcessingTimeoutError } from '../errors/image-resize.errors';
@@ -21,6 +13,7 @@ import type { ResizeSpec, ResolvedResizeSpec } from '../interfaces/resize-spec.i
 import type { ResizedImageResult } from '../interfaces/resized-image.interface';
 import type { ResizedImageOptions } from '../decorators/resized-image.decorator';
 import { specFromRequest } from './request-spec.resolver';
+import type { ImageExchange } from './image-exchange';
 
 /** Resolved specs kept per route; past this many (Accept headers are the clients'), the memo starts over. */
 const MAX_SPECS_PER_ROUTE = 256;
@@ -34,8 +27,8 @@ export class ResizedImageCall {
     private readonly responder: ResizedImageResponder,
     /** The spec of this request, checked and with every default applied. */
     readonly spec: ResolvedResizeSpec,
-    readonly request: Request,
-    readonly response: Response,
+    /** The request and its response. */
+    readonly exchange: ImageExchange,
     /** The route's `Cache-Control` extras, else the module's. */
     readonly cacheControl: CacheControlOptions,
   ) {}
@@ -49,15 +42,16 @@ export class ResizedImageCall {
 /**
  * The HTTP side of `@ResizedImage()`. Before the handler runs it reads the request (size, format,
  * redraw) and refuses sizes the route does not offer; afterwards it asks {@link ImageResizeService}
- * for the image and writes the response itself: status, headers and bytes in one `end()`, with no
- * stream, serialisation or hashing on a cache hit.
+ * for the image and writes the response itself: status, headers and bytes in one write, with no
+ * stream, serialisation or hashing on a cache hit. It serves Express and Fastify alike (see
+ * {@link ImageExchange}).
  *
- * The decorator binds it to each call as the pipe of an extra handler parameter, so it is resolved
- * in the module of the controller, which must import `ImageResizeModule`. Subclass it and override
- * the protected hooks to change how sizes are read, redraw is decided or headers are set.
+ * The decorator injects it into the controller, from the `ImageResizeModule` that the controller's
+ * module imports. Subclass it and override the protected hooks to change how sizes are read, redraw
+ * is decided or headers are set.
  */
 @Injectable()
-export class ResizedImageResponder implements PipeTransform<ExecutionContext, ResizedImageCall> {
+export class ResizedImageResponder {
   protected readonly logger = new Logger(IMAGE_RESIZE_LOGGER_CONTEXT);
   /** Resolved specs per route, by what decides them (see {@link resolvedSpec}). */
   private readonly specs = new WeakMap<ResizedImageOptions, Map<string, ResolvedResizeSpec>>();
@@ -69,45 +63,38 @@ export class ResizedImageResponder implements PipeTransform<ExecutionContext, Re
     @Inject(IMAGE_RESIZE_OPTIONS) protected readonly options: ResolvedImageResizeOptions,
   ) {}
 
-  /** Reads one request to the route whose options are `metadata.data`. */
-  transform(context: ExecutionContext, metadata: ArgumentMetadata): ResizedImageCall {
-    const route = metadata.data as ResizedImageOptions;
-    const http = context.switchToHttp();
-    const request = http.getRequest<Request>();
-    const query = (request.query ?? {}) as Record<string, unknown>;
-    const redraw = query.redraw !== undefined && this.isRedrawAllowed(request);
+  /** Reads one request to the route with options `route`, before its handler runs. */
+  prepare(route: ResizedImageOptions, exchange: ImageExchange): ResizedImageCall {
+    const redraw = exchange.query.redraw !== undefined && this.isRedrawAllowed(exchange);
     return new ResizedImageCall(
       this,
-      this.resolvedSpec(route, request, query, redraw),
-      request,
-      http.getResponse<Response>(),
+      this.resolvedSpec(route, exchange, redraw),
+      exchange,
       route.cacheControl ?? this.options.cacheControl,
     );
   }
 
   /** Serves `source` for `call`: 200 with the image, 304 when the client's copy is current, errors thrown. */
   async respond(call: ResizedImageCall, source: ImageSource | null | undefined): Promise<void> {
-    const { request, response } = call;
+    const { exchange } = call;
     if (source === null || source === undefined) throw new ImageNotFoundError();
     let image: ResizedImageResult;
     try {
       image = await this.service.resizeResolved(source, call.spec);
     } catch (error) {
       if (error instanceof ProcessingTimeoutError || error instanceof OverloadedError) {
-        response.setHeader('Retry-After', String(error.retryAfterSeconds));
+        exchange.header('Retry-After', String(error.retryAfterSeconds));
       }
       throw error;
     }
-    this.setHeaders(response, image, call.cacheControl);
-    if (fresh(request.headers, { etag: image.etag })) {
-      response.removeHeader('Content-Type');
-      response.statusCode = 304;
-      response.end();
+    this.setHeaders(exchange, image, call.cacheControl);
+    if (fresh(exchange.headers, { etag: image.etag })) {
+      exchange.removeHeader('Content-Type');
+      exchange.send(304);
       return;
     }
-    response.setHeader('Content-Length', image.body.length);
-    response.statusCode = 200;
-    response.end(request.method === 'HEAD' ? undefined : image.body);
+    exchange.header('Content-Length', image.body.length);
+    exchange.send(200, image.body);
   }
 
   /**
@@ -117,12 +104,12 @@ export class ResizedImageResponder implements PipeTransform<ExecutionContext, Re
    */
   private resolvedSpec(
     route: ResizedImageOptions,
-    request: Request,
-    query: Record<string, unknown>,
+    exchange: ImageExchange,
     redraw: boolean,
   ): ResolvedResizeSpec {
+    const { query, headers } = exchange;
     const resolve = () =>
-      this.service.resolveSpec({ ...this.specFor(route, request), accept: request.headers.accept, redraw });
+      this.service.resolveSpec({ ...this.specFor(route, exchange), accept: headers.accept, redraw });
     if (route.signed || this.specFor !== ResizedImageResponder.prototype.specFor) return resolve();
     let specs = this.specs.get(route);
     if (!specs) {
@@ -131,7 +118,7 @@ export class ResizedImageResponder implements PipeTransform<ExecutionContext, Re
     }
     const preset = route.presets ? query.preset : undefined;
     const w = route.widths ? query.w : undefined;
-    const accept = route.format === 'auto' || route.presets ? (request.headers.accept ?? '') : '';
+    const accept = route.format === 'auto' || route.presets ? (headers.accept ?? '') : '';
     if (typeof preset === 'object' || typeof w === 'object') return resolve(); // repeated: specFor refuses it
     const key = `${redraw ? 1 : 0}|${preset ?? ''}|${w ?? ''}|${accept}`;
     let spec = specs.get(key);
@@ -145,36 +132,38 @@ export class ResizedImageResponder implements PipeTransform<ExecutionContext, Re
   }
 
   /** The spec of this request: the route's, a preset, an allowlisted width, or signed query values. */
-  protected specFor(options: ResizedImageOptions, request: Request): Omit<ResizeSpec, 'redraw' | 'accept'> {
-    const query = (request.query ?? {}) as Record<string, unknown>;
-    return specFromRequest(options, query, () =>
-      this.service.verifySignedUrl(request.originalUrl.split('?')[0], query),
+  protected specFor(
+    options: ResizedImageOptions,
+    exchange: ImageExchange,
+  ): Omit<ResizeSpec, 'redraw' | 'accept'> {
+    return specFromRequest(options, exchange.query, () =>
+      this.service.verifySignedUrl(exchange.path, exchange.query),
     );
   }
 
-  /** Whether this request's `?redraw` may bypass the cache. */
-  protected isRedrawAllowed(request: Request): boolean {
-    const query = request.query as Record<string, unknown> | undefined;
-    if (!query || query.redraw === undefined) return false;
+  /** Whether this request's `?redraw` may bypass the cache (`allowRedraw` sees the platform's request). */
+  protected isRedrawAllowed(exchange: ImageExchange): boolean {
+    if (exchange.query.redraw === undefined) return false;
     const allow = this.options.allowRedraw;
-    const allowed = typeof allow === 'function' ? allow(request as unknown as RedrawRequest) === true : allow;
-    if (!allowed) this.logger.debug(`Ignored ?redraw on ${request.path}: not allowed by allowRedraw`);
+    const allowed =
+      typeof allow === 'function' ? allow(exchange.request as unknown as RedrawRequest) === true : allow;
+    if (!allowed) this.logger.debug(`Ignored ?redraw on ${exchange.path}: not allowed by allowRedraw`);
     return allowed;
   }
 
   /** Sets the caching and content headers of a resized image. */
   protected setHeaders(
-    response: Response,
+    exchange: ImageExchange,
     image: ResizedImageResult,
     cacheControl: CacheControlOptions,
   ): void {
-    response.setHeader('Content-Type', image.contentType);
-    response.setHeader('Cache-Control', cacheControlHeader(image.ttl, cacheControl));
-    response.setHeader('Expires', this.expiresHeader(image.ttl));
-    response.setHeader('ETag', image.etag);
-    response.setHeader('X-Cache', image.cacheStatus);
-    response.setHeader('X-Content-Type-Options', 'nosniff');
-    if (image.negotiated) response.vary('Accept');
+    exchange.header('Content-Type', image.contentType);
+    exchange.header('Cache-Control', cacheControlHeader(image.ttl, cacheControl));
+    exchange.header('Expires', this.expiresHeader(image.ttl));
+    exchange.header('ETag', image.etag);
+    exchange.header('X-Cache', image.cacheStatus);
+    exchange.header('X-Content-Type-Options', 'nosniff');
+    if (image.negotiated) exchange.vary('Accept');
   }
 
   /** The `Expires` date of a response made now that may be kept `ttl` seconds. */
