@@ -1,0 +1,3 @@
+export default function Page() {
+  return <p>Next.js image optimizer peer for the benchmark.</p>;
+}
