@@ -1,6 +1,9 @@
 import { Controller, Get, type INestApplication, type LoggerService, Param } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import {
+  type HotImageTier,
+  IMAGE_RESIZE_CACHE,
+  type RedisImageCache,
   type ImageResizeModuleOptions,
   ImageResizeModule,
   ImageResizeService,
@@ -58,6 +61,19 @@ beforeAll(async () => {
 });
 afterAll(async () => origin.close());
 
+/** The hot tier of an app on Redis, once its subscription is up. */
+function tierOf(app: INestApplication): HotImageTier {
+  return app.get<RedisImageCache>(IMAGE_RESIZE_CACHE).hot as HotImageTier;
+}
+
+async function tiersUp(apps: INestApplication[]): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!apps.every((app) => tierOf(app).active)) {
+    if (Date.now() > deadline) throw new Error('hot tiers did not subscribe');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 /**
  * Requests `path` until it is a miss, as it is once the app has heard of a purge made elsewhere;
  * false if it never is within two seconds.
@@ -89,6 +105,7 @@ describe('one Redis, several instances', () => {
   beforeAll(async () => {
     redis = await startPrivateRedis();
     for (let i = 0; i < 2; i++) apps.push(await startApp({ redis: redis.url, keyPrefix: 'scale_' }));
+    await tiersUp(apps);
   });
   afterAll(async () => {
     await Promise.all(apps.map((app) => app.close()));
@@ -123,8 +140,9 @@ describe('one Redis, several instances', () => {
   it('sees a purge made through one instance from every instance, hot tiers included', async () => {
     await request(apps[0].getHttpServer()).get('/logo/b.png');
     expect((await request(apps[1].getHttpServer()).get('/logo/b.png')).headers['x-cache']).toBe('HIT');
-    expect(await apps[1].get(ImageResizeService).purge('logo_b.png')).toBe(1);
     // Instance 0 holds the image in its hot tier until the purge's announcement arrives (pub/sub).
+    expect(tierOf(apps[0]).get('scale_logo_b.png_96_96_png')).toBeDefined();
+    expect(await apps[1].get(ImageResizeService).purge('logo_b.png')).toBe(1);
     expect(await eventuallyMiss(apps[0], '/logo/b.png')).toBe(true);
   });
 });
@@ -214,6 +232,7 @@ describe('Redis Cluster (three masters)', () => {
     for (let i = 0; i < 2; i++) {
       apps.push(await startApp({ redis: { cluster: [cluster.nodes[0]] }, keyPrefix: 'cluster_' }));
     }
+    await tiersUp(apps);
   }, 60_000);
   afterAll(async () => {
     await Promise.all(apps.map((app) => app.close()));
@@ -234,6 +253,7 @@ describe('Redis Cluster (three masters)', () => {
 
   it('purges every variant of a cacheKey, on every instance', async () => {
     await request(apps[0].getHttpServer()).get('/logo/b.png');
+    expect(tierOf(apps[0]).get('cluster_{logo_b.png}_96_96_png')).toBeDefined();
     expect(await apps[1].get(ImageResizeService).purge('logo_b.png')).toBe(1);
     expect(await eventuallyMiss(apps[0], '/logo/b.png')).toBe(true);
   });

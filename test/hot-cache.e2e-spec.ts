@@ -1,4 +1,4 @@
-import type { INestApplication } from '@nestjs/common';
+import { type INestApplication, Logger } from '@nestjs/common';
 import {
   HotImageTier,
   IMAGE_RESIZE_CACHE,
@@ -87,6 +87,7 @@ describe('the hot tier in front of Redis', () => {
     const [a, b] = [await startApp('hot2_', { allowRedraw: true }), await startApp('hot2_')];
     const before = await get(a, '/logo/swatch.png');
     expect((await get(b, '/logo/swatch.png')).headers.etag).toBe(before.headers.etag);
+    expect(tierOf(b).get('hot2_logo_swatch.png_128_128_png')).toBeDefined();
 
     origin.routes.set('/swatch.png', { contentType: 'image/png', body: green });
     const redrawn = await get(a, '/logo/swatch.png?redraw=1');
@@ -101,8 +102,10 @@ describe('the hot tier in front of Redis', () => {
     const app = await startApp('hot3_');
     await get(app, '/logo/logo.png');
     await get(app, '/logo/logo.png');
+    expect(tierOf(app).size).toBeGreaterThan(0);
     await redis.client.client('KILL', 'TYPE', 'pubsub');
     await until(async () => !tierOf(app).active);
+    expect(tierOf(app).size).toBe(0);
     await until(async () => tierOf(app).active);
     // Announcements may have been missed while it was down: the next hit reads Redis again.
     const gets = await redisGets();
@@ -182,7 +185,7 @@ describe('HotImageTier', () => {
 
   it('drops a group that another instance purged, and ignores its own announcements', async () => {
     tier.keep(ref, image(60_000), tier.mark);
-    tier.stored(client, { ...ref, key: 'tier_k_2_2_png' }, image(60_000));
+    tier.stored(client, { ...ref, key: 'tier_k_2_2_png' }, image(60_000), tier.mark);
     // Its own announcement of the store comes back over the subscription, before this one
     // (same connection, same order), and changes nothing.
     let mark = tier.mark;
@@ -194,6 +197,88 @@ describe('HotImageTier', () => {
     await until(async () => tier.mark !== mark);
     expect(tier.get(ref.key)).toBeUndefined();
     expect(tier.get('tier_k_2_2_png')).toBeUndefined();
+  });
+
+  it('does not keep a read from Redis that began before its subscription was up', async () => {
+    const late = new HotImageTier(1024 * 1024, 'tier_late_invalidate');
+    try {
+      // An announcement sent before the subscription is lost to it: what was read meanwhile may be stale.
+      const mark = late.mark;
+      late.start(client);
+      await until(async () => late.active);
+      late.keep(ref, image(60_000), mark);
+      expect(late.get(ref.key)).toBeUndefined();
+    } finally {
+      await late.stop();
+    }
+  });
+
+  it('does not keep what it stored when another instance purged the group meanwhile', async () => {
+    const mark = tier.mark;
+    await client.publish('tier_invalidate', `another-instance g ${ref.group}`);
+    await until(async () => tier.mark !== mark);
+    tier.stored(client, ref, image(60_000), mark);
+    expect(tier.get(ref.key)).toBeUndefined();
+  });
+
+  it('keeps a copy of its own of what it read, not the reply buffer the bytes arrived in', () => {
+    const reply = Buffer.alloc(64 * 1024, 1);
+    const body = reply.subarray(100, 5100);
+    tier.keep(ref, { ...image(60_000), body }, tier.mark);
+    const kept = tier.get(ref.key)!;
+    expect(kept.body.equals(body)).toBe(true);
+    expect(kept.body.buffer.byteLength).toBe(5000);
+  });
+
+  it('drops a copy after maxAgeMs, whatever its Redis TTL, in case an announcement was lost', async () => {
+    const brief = new HotImageTier(1024 * 1024, 'tier_brief_invalidate', { maxAgeMs: 150 });
+    try {
+      brief.start(client);
+      await until(async () => brief.active);
+      brief.keep(ref, image(60_000), brief.mark);
+      expect(brief.get(ref.key)).toBeDefined();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(brief.get(ref.key)).toBeUndefined();
+    } finally {
+      await brief.stop();
+    }
+  });
+
+  it('warns when Redis refuses the subscription, and subscribes once it is allowed', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    await redis.client.call(
+      'ACL',
+      'SETUSER',
+      'tier_nosub',
+      'on',
+      '>tier-pass',
+      '~*',
+      '+@all',
+      'resetchannels',
+    );
+    const restricted = new Redis({
+      port: Number(new URL(redis.url).port),
+      username: 'tier_nosub',
+      password: 'tier-pass',
+    });
+    const refused = new HotImageTier(1024 * 1024, 'tier_acl_invalidate', { retryMs: 50 });
+    try {
+      refused.start(restricted);
+      await until(async () =>
+        warn.mock.calls.some(([message]) =>
+          /Hot cache off: could not subscribe to tier_acl_invalidate/.test(String(message)),
+        ),
+      );
+      expect(refused.active).toBe(false);
+      await redis.client.call('ACL', 'SETUSER', 'tier_nosub', 'allchannels');
+      await until(async () => refused.active);
+      expect(warn.mock.calls.filter(([message]) => /Hot cache off/.test(String(message)))).toHaveLength(1);
+    } finally {
+      warn.mockRestore();
+      await refused.stop();
+      restricted.disconnect();
+      await redis.client.call('ACL', 'DELUSER', 'tier_nosub');
+    }
   });
 
   it('keeps nothing without a known expiry, or past it', () => {

@@ -37,6 +37,8 @@ export const DEFAULT_KEY_PREFIX = 'image_resize_';
 export const DEFAULT_MEMORY_MAX_BYTES = 64 * 1024 * 1024;
 /** Default `hotCache.maxBytes` (with `redis`): 16 MiB. */
 export const DEFAULT_HOT_CACHE_MAX_BYTES = 16 * 1024 * 1024;
+/** Default `hotCache.maxAgeMs`: a hot copy is read from Redis again after a minute at the latest. */
+export const DEFAULT_HOT_CACHE_MAX_AGE_MS = 60_000;
 /** Default `maxSourceBytes`: 20 MiB. */
 export const DEFAULT_MAX_SOURCE_BYTES = 20 * 1024 * 1024;
 /** Default `fetchTimeoutMs`: 10 s for the whole fetch. */

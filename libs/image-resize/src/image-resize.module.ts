@@ -60,7 +60,9 @@ const providers: Provider[] = [
       }
       if (!redis) return new MemoryImageCache(options.memory.maxBytes);
       const hot = options.hotCache
-        ? new HotImageTier(options.hotCache.maxBytes, `${options.keyPrefix}invalidate`)
+        ? new HotImageTier(options.hotCache.maxBytes, `${options.keyPrefix}invalidate`, {
+            maxAgeMs: options.hotCache.maxAgeMs,
+          })
         : undefined;
       return new RedisImageCache(redis, undefined, hot);
     },

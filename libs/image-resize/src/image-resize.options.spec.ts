@@ -63,10 +63,13 @@ describe('resolveImageResizeOptions', () => {
 
   it('puts a 16 MiB hot tier in front of Redis unless told otherwise', () => {
     const redis = 'redis://127.0.0.1:6379';
-    expect(resolveImageResizeOptions({ redis }).hotCache).toEqual({ maxBytes: 16 * 1024 * 1024 });
-    expect(resolveImageResizeOptions({ redis, hotCache: { maxBytes: 4096 } }).hotCache).toEqual({
-      maxBytes: 4096,
+    expect(resolveImageResizeOptions({ redis }).hotCache).toEqual({
+      maxBytes: 16 * 1024 * 1024,
+      maxAgeMs: 60_000,
     });
+    expect(
+      resolveImageResizeOptions({ redis, hotCache: { maxBytes: 4096, maxAgeMs: 500 } }).hotCache,
+    ).toEqual({ maxBytes: 4096, maxAgeMs: 500 });
     expect(resolveImageResizeOptions({ redis, hotCache: false }).hotCache).toBe(false);
     expect(resolveImageResizeOptions({ hotCache: false }).hotCache).toBe(false);
   });
@@ -125,7 +128,7 @@ describe('resolveImageResizeOptions', () => {
     [{ hotCache: { maxBytes: 4096 } }, /option "hotCache" is the in-process tier in front of "redis"/],
     [
       { redis: 'redis://localhost', hotCache: true },
-      /option "hotCache" must be false or \{ maxBytes\?: number \}/,
+      /option "hotCache" must be false or \{ maxBytes\?, maxAgeMs\? \}/,
     ],
     [
       { redis: 'redis://localhost', hotCache: { maxBytes: 10 } },

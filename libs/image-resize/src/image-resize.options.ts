@@ -3,6 +3,7 @@ import {
   DEFAULT_MAX_QUEUE,
   DEFAULT_ENCODERS,
   DEFAULT_FETCH_TIMEOUT_MS,
+  DEFAULT_HOT_CACHE_MAX_AGE_MS,
   DEFAULT_HOT_CACHE_MAX_BYTES,
   DEFAULT_KEY_PREFIX,
   DEFAULT_MAX_ANIMATION_FRAMES,
@@ -134,12 +135,13 @@ function resolveSources(value: unknown): ResolvedImageResizeOptions['sources'] {
 function resolveHotCache(value: unknown, redis: unknown): ResolvedImageResizeOptions['hotCache'] {
   if (value === false) return false;
   if (value !== undefined && (typeof value !== 'object' || value === null || Array.isArray(value))) {
-    throw new ImageResizeConfigError('option "hotCache" must be false or { maxBytes?: number }');
+    throw new ImageResizeConfigError('option "hotCache" must be false or { maxBytes?, maxAgeMs? }');
   }
   const given = (value ?? {}) as Record<string, unknown>;
   for (const key of Object.keys(given)) {
-    if (key !== 'maxBytes')
-      throw new ImageResizeConfigError(`unknown option "hotCache.${key}"; known: maxBytes`);
+    if (key !== 'maxBytes' && key !== 'maxAgeMs') {
+      throw new ImageResizeConfigError(`unknown option "hotCache.${key}"; known: maxBytes, maxAgeMs`);
+    }
   }
   if (redis === undefined) {
     if (value !== undefined) {
@@ -151,6 +153,7 @@ function resolveHotCache(value: unknown, redis: unknown): ResolvedImageResizeOpt
   }
   return {
     maxBytes: positiveInteger('hotCache.maxBytes', given.maxBytes, DEFAULT_HOT_CACHE_MAX_BYTES, 1024),
+    maxAgeMs: positiveInteger('hotCache.maxAgeMs', given.maxAgeMs, DEFAULT_HOT_CACHE_MAX_AGE_MS, 100),
   };
 }
 

@@ -30,6 +30,7 @@ export {
   DEFAULT_TTL_SECONDS,
   DEFAULT_MEMORY_MAX_BYTES,
   DEFAULT_HOT_CACHE_MAX_BYTES,
+  DEFAULT_HOT_CACHE_MAX_AGE_MS,
   DEFAULT_MAX_SOURCE_BYTES,
   DEFAULT_FETCH_TIMEOUT_MS,
   DEFAULT_MAX_REDIRECTS,
@@ -61,7 +62,7 @@ export {
   type SourcePolicyOptions,
 } from './sources/source-address.policy';
 export { MemoryImageCache } from './cache/memory-image.cache';
-export { HotImageTier } from './cache/hot-image.tier';
+export { HotImageTier, type HotImageTierOptions } from './cache/hot-image.tier';
 export { CacheManagerImageCache, type CacheManagerLike } from './cache/cache-manager-image.cache';
 export { RedisImageCache, CacheUnavailableError, type RedisBreakerOptions } from './cache/redis-image.cache';
 export { encodeCachedImage, decodeCachedImage } from './cache/cached-image.codec';

@@ -1,26 +1,48 @@
 import { randomUUID } from 'node:crypto';
+import { Logger } from '@nestjs/common';
 import type { Cluster, Redis } from 'ioredis';
+import { DEFAULT_HOT_CACHE_MAX_AGE_MS, IMAGE_RESIZE_LOGGER_CONTEXT } from '../image-resize.constants';
 import type { CachedImage, ImageCacheKey } from '../interfaces/image-cache.interface';
 import { MemoryImageCache, TTL_RESOLUTION_MS } from './memory-image.cache';
 
+/** How a {@link HotImageTier} ages its copies and retries its subscription. */
+export interface HotImageTierOptions {
+  /**
+   * Longest time a copy is kept, whatever its Redis TTL: the bound on staleness when an announcement
+   * is lost. Default 60000.
+   */
+  maxAgeMs?: number;
+  /** Milliseconds between attempts to subscribe after one failed. Default 5000. */
+  retryMs?: number;
+}
+
 /**
  * The in-process tier of the Redis cache: the images this process served last, in an LRU bounded by
- * bytes, so that a hit on them costs no Redis round trip. A copy never outlives its Redis entry.
+ * bytes, so that a hit on them costs no Redis round trip. A copy is kept no longer than its Redis
+ * entry's TTL, and no longer than `maxAgeMs`.
  *
  * Instances sharing the Redis keep their tiers coherent through pub/sub: every store and every purge
  * is announced on one channel, and every other instance drops what it holds of it. The tier is only
- * used while its subscription is up; when the subscription drops, the tier is emptied, because
- * announcements may have been missed meanwhile.
+ * used while its subscription is up; it is emptied when the subscription drops and again when it is
+ * back, because announcements may have been missed meanwhile. What pub/sub cannot promise — an
+ * announcement lost to a failed PUBLISH, or sent while a Redis Cluster moved the subscription to
+ * another node — is bounded by `maxAgeMs`.
  */
 export class HotImageTier {
+  private readonly logger = new Logger(IMAGE_RESIZE_LOGGER_CONTEXT);
   private readonly images: MemoryImageCache;
+  private readonly maxAgeMs: number;
+  private readonly retryMs: number;
   /** Tells this instance's announcements from the others'. */
   private readonly id = randomUUID();
   private subscriber?: Redis | Cluster;
   private subscribed = false;
+  private stopped = false;
+  private subscribeFailing = false;
+  private announceFailing = false;
   /**
-   * Counts invalidations. A read from Redis that overlapped one may have fetched what it removed, so
-   * it is not kept (see {@link HotImageTier.keep}).
+   * Counts what may have made a read from Redis stale: invalidations, and the subscription coming and
+   * going. A read that overlapped one of them is not kept (see {@link HotImageTier.keep}).
    */
   private generation = 0;
 
@@ -31,8 +53,11 @@ export class HotImageTier {
   constructor(
     maxBytes: number,
     readonly channel: string,
+    options: HotImageTierOptions = {},
   ) {
     this.images = new MemoryImageCache(maxBytes);
+    this.maxAgeMs = options.maxAgeMs ?? DEFAULT_HOT_CACHE_MAX_AGE_MS;
+    this.retryMs = options.retryMs ?? 5000;
   }
 
   /** Subscribes to the invalidations on a connection of its own, made like `client`. */
@@ -42,19 +67,12 @@ export class HotImageTier {
     // Outages are logged by the main client's watcher; this connection only follows them.
     subscriber.on('error', () => undefined);
     subscriber.on('close', () => this.unsubscribed());
-    subscriber.on('ready', () => {
-      subscriber.subscribe(this.channel).then(
-        () => {
-          this.images.clear();
-          this.subscribed = true;
-        },
-        () => this.unsubscribed(),
-      );
-    });
+    subscriber.on('ready', () => this.subscribe(subscriber));
     subscriber.on('message', (_channel: string, message: string) => this.receive(message));
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     this.unsubscribed();
     try {
       await this.subscriber?.quit();
@@ -78,27 +96,32 @@ export class HotImageTier {
     return this.subscribed ? this.images.lookup(key) : undefined;
   }
 
-  /** The current generation; pass it to {@link keep} for an image read from Redis after this call. */
+  /** The current generation: take it before reading from (or writing to) Redis, and pass it on. */
   get mark(): number {
     return this.generation;
   }
 
   /**
-   * Keeps an image read from Redis, unless an invalidation came in since `mark` was taken, the tier
-   * is not in use, or the image has no known expiry.
+   * Keeps a copy of an image read from Redis, unless something that could have made it stale happened
+   * since `mark` was taken, the tier is not in use, or the image has no known expiry. The bytes are
+   * copied: those read sit in a reply buffer that may be much larger than they are.
    */
   keep(ref: ImageCacheKey, image: CachedImage, mark: number): void {
-    if (!this.subscribed || mark !== this.generation || image.expiresAt === undefined) return;
-    // Shortened by the clock's resolution, so that the copy never outlives the Redis entry.
-    const ttlMs = Math.floor(image.expiresAt - Date.now()) - TTL_RESOLUTION_MS;
-    if (ttlMs > 0) this.images.keep(ref, image, ttlMs);
+    if (mark !== this.generation || !this.subscribed) return;
+    const body = Buffer.allocUnsafeSlow(image.body.length);
+    image.body.copy(body);
+    this.remember(ref, { ...image, body });
   }
 
-  /** This instance stored `image` under `ref`: keeps it, and tells the others to drop their copy. */
-  stored(client: Redis | Cluster, ref: ImageCacheKey, image: CachedImage): void {
+  /**
+   * This instance stored `image` under `ref` (with `mark` taken before the write): keeps it unless an
+   * invalidation came in meanwhile, and tells the others to drop their copy.
+   */
+  stored(client: Redis | Cluster, ref: ImageCacheKey, image: CachedImage, mark: number): void {
+    const undisturbed = mark === this.generation && this.subscribed;
     this.generation += 1;
     this.images.delete(ref.key);
-    this.keep(ref, image, this.generation);
+    if (undisturbed) this.remember(ref, image);
     this.announce(client, `k ${ref.key}`);
   }
 
@@ -109,10 +132,52 @@ export class HotImageTier {
     this.announce(client, `g ${group}`);
   }
 
+  /** Holds `image` for the shorter of `maxAgeMs` and what is left of its TTL (less the clock's resolution). */
+  private remember(ref: ImageCacheKey, image: CachedImage): void {
+    if (image.expiresAt === undefined) return;
+    const ttlMs = Math.min(this.maxAgeMs, Math.floor(image.expiresAt - Date.now()) - TTL_RESOLUTION_MS);
+    if (ttlMs > 0) this.images.keep(ref, image, ttlMs);
+  }
+
+  private subscribe(subscriber: Redis | Cluster): void {
+    subscriber.subscribe(this.channel).then(
+      () => {
+        this.generation += 1;
+        this.images.clear();
+        this.subscribed = true;
+        if (this.subscribeFailing) this.logger.log('Hot cache subscribed to its invalidations again');
+        this.subscribeFailing = false;
+      },
+      (error: Error) => {
+        this.unsubscribed();
+        if (this.stopped || subscriber.status !== 'ready') return; // 'ready' will come again
+        if (!this.subscribeFailing) {
+          this.logger.warn(
+            `Hot cache off: could not subscribe to ${this.channel} (${error.message}); retrying every ${this.retryMs} ms`,
+          );
+        }
+        this.subscribeFailing = true;
+        setTimeout(() => {
+          if (!this.stopped && subscriber.status === 'ready') this.subscribe(subscriber);
+        }, this.retryMs).unref();
+      },
+    );
+  }
+
   private announce(client: Redis | Cluster, what: string): void {
-    // A lost announcement costs another instance a stale copy until its subscription drops or the
-    // copy expires; nothing here can do better than Redis itself, so failures are not errors.
-    client.publish(this.channel, `${this.id} ${what}`).catch(() => undefined);
+    client.publish(this.channel, `${this.id} ${what}`).then(
+      () => {
+        this.announceFailing = false;
+      },
+      (error: Error) => {
+        if (!this.announceFailing) {
+          this.logger.warn(
+            `Could not tell the other instances (${error.message}): their hot copies may be stale for up to ${this.maxAgeMs} ms`,
+          );
+        }
+        this.announceFailing = true;
+      },
+    );
   }
 
   private receive(message: string): void {

@@ -9,7 +9,8 @@ import type { ResolvedImageResizeOptions } from '../interfaces/image-resize-opti
  * Defaults that keep a slow or absent Redis from holding requests: a command fails after a short
  * timeout, commands are not queued while disconnected (no pile-up during an outage), and the
  * request is then served without the cache. ioredis reconnects in the background. Commands issued
- * in the same tick go out as one pipeline (auto-pipelining): concurrent hits share a round trip.
+ * together go out as one pipeline (ioredis's auto-pipelining batches them per turn of the event loop):
+ * concurrent hits share a round trip.
  */
 const CLIENT_DEFAULTS: RedisOptions = {
   commandTimeout: DEFAULT_REDIS_COMMAND_TIMEOUT_MS,

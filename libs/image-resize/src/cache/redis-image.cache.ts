@@ -92,6 +92,7 @@ export class RedisImageCache implements ImageCache, OnModuleInit, OnModuleDestro
   async set(ref: ImageCacheKey, image: CachedImage, ttlSeconds: number): Promise<void> {
     const ttlMs = ttlSeconds * 1000;
     const stored: CachedImage = { ...image, expiresAt: Date.now() + ttlMs };
+    const mark = this.hot?.mark ?? 0;
     const data = encodeCachedImage(stored);
     // The group lists the variant and lives at least as long as its longest-lived variant.
     const results = await this.guard(() =>
@@ -105,7 +106,7 @@ export class RedisImageCache implements ImageCache, OnModuleInit, OnModuleDestro
     );
     const failed = results?.find(([error]) => error);
     if (failed) throw failed[0];
-    this.hot?.stored(this.client, ref, stored);
+    this.hot?.stored(this.client, ref, stored, mark);
   }
 
   async purge(group: string): Promise<number> {

@@ -73,12 +73,14 @@ export interface ImageResizeModuleOptions {
   useCacheManager?: boolean;
   /**
    * With `redis`: an in-process tier in front of Redis for the images this process served last, so
-   * that a hit on them costs no Redis round trip. An LRU bounded by bytes; a copy never outlives its
-   * Redis entry; purges and re-made images reach every instance through Redis pub/sub (channel
-   * `<keyPrefix>invalidate`), and the tier is emptied and unused while its subscription is down.
-   * Default `{ maxBytes: 16 MiB }` with `redis`; `false` turns it off. Not used without `redis`.
+   * that a hit on them costs no Redis round trip. An LRU bounded by bytes (`maxBytes`, default 16 MiB);
+   * a copy is kept no longer than its Redis entry's TTL and no longer than `maxAgeMs` (default 60000).
+   * Purges and re-made images reach every instance through Redis pub/sub (channel
+   * `<keyPrefix>invalidate`); the tier is emptied and unused while its subscription is down, and
+   * `maxAgeMs` bounds staleness when an announcement is lost. `false` turns it off. Only with `redis`
+   * (an object without `redis` is a configuration error).
    */
-  hotCache?: false | { maxBytes?: number };
+  hotCache?: false | { maxBytes?: number; maxAgeMs?: number };
   /** The in-memory cache used when neither `redis` nor `useCacheManager` is set. */
   memory?: {
     /** Upper bound on the bytes the in-memory cache holds (least recently used go first). Default 64 MiB. */
@@ -138,7 +140,7 @@ export interface ResolvedImageResizeOptions {
   redis?: string | RedisOptions | RedisClusterConfig;
   useCacheManager: boolean;
   /** The hot tier in front of Redis, or `false` (always `false` without `redis`). */
-  hotCache: false | { maxBytes: number };
+  hotCache: false | { maxBytes: number; maxAgeMs: number };
   memory: { maxBytes: number };
   ttl: number;
   keyPrefix: string;
