@@ -17,6 +17,7 @@ import { APP_INTERCEPTOR } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import {
   ImageResizeConfigError,
+  ImageResizeMetrics,
   ImageResizeModule,
   ResizedImage,
   ResizedImageResponder,
@@ -59,9 +60,10 @@ class LogoController {
     return { buffer: logo, cacheKey: `decorator_${name}` };
   }
 
+  // The guard is applied first, to the original method: the wrapper must carry it over.
   @Get('guarded.png')
-  @UseGuards(DenyGuard)
   @ResizedImage({ width: 40, height: 40 })
+  @UseGuards(DenyGuard)
   guarded() {
     calls.push('guarded');
     return logo;
@@ -107,16 +109,66 @@ describe('@ResizedImage()', () => {
   });
 
   it("runs the route's guards first: a refused request reaches neither the handler nor the cache", async () => {
-    const res = await request(app.getHttpServer()).get('/guarded.png');
-    expect(res.status).toBe(403);
-    expect(calls).toEqual([]);
+    const events: string[] = [];
+    const unsubscribe = app.get(ImageResizeMetrics).subscribe((event) => events.push(event.type));
+    try {
+      const res = await request(app.getHttpServer()).get('/guarded.png');
+      expect(res.status).toBe(403);
+      expect(calls).toEqual([]);
+      expect(events).toEqual([]);
+    } finally {
+      unsubscribe();
+    }
   });
 
-  it('returns the source when the method is called directly, as in a unit test of the controller', async () => {
-    expect(await app.get(LogoController).above('direct')).toEqual({
-      buffer: logo,
-      cacheKey: 'decorator_direct',
-    });
+  it('returns what the method returns when it is called directly, as in a unit test of the controller', () => {
+    expect(app.get(LogoController).above('direct')).toEqual({ buffer: logo, cacheKey: 'decorator_direct' });
+  });
+
+  it('says what is wrong when Nest hands it a response of neither Express nor Fastify', () => {
+    expect(() => app.get(LogoController).above('odd', { status: 200 })).toThrow(
+      /LogoController.above: @ResizedImage\(\) serves through Express or Fastify/,
+    );
+  });
+
+  it('takes an override in a subclass decorated anew', async () => {
+    class BaseLogos {
+      @Get('base/:name.png')
+      @ResizedImage({ width: 40, height: 40 })
+      logo(@Param('name') name: string) {
+        return { buffer: logo, cacheKey: `base_${name}` };
+      }
+    }
+    @Controller('derived')
+    class DerivedLogos extends BaseLogos {
+      @Get(':name.png')
+      @ResizedImage({ width: 20, height: 20 })
+      override logo(@Param('name') name: string) {
+        return super.logo(name);
+      }
+    }
+    const moduleRef = await Test.createTestingModule({
+      imports: [ImageResizeModule.forRoot({})],
+      controllers: [DerivedLogos],
+    }).compile();
+    const derived = moduleRef.createNestApplication({ logger: false });
+    await derived.init();
+    try {
+      const res = await request(derived.getHttpServer()).get('/derived/acme.png').buffer(true).parse(binary);
+      expect(res.status).toBe(200);
+      expect((await sharp(res.body).metadata()).width).toBe(20);
+    } finally {
+      await derived.close();
+    }
+  });
+
+  it('refuses to go on anything but a method', () => {
+    class Holder {
+      value = 1;
+    }
+    const onProperty = () =>
+      ResizedImage({ width: 10, height: 10 })(Holder.prototype, 'value', undefined as never);
+    expect(onProperty).toThrow('@ResizedImage() goes on a method; Holder.value is not one');
   });
 
   it('takes a responder of your own in tests, through overrideProvider', async () => {

@@ -3,7 +3,7 @@ import { PROPERTY_DEPS_METADATA, ROUTE_ARGS_METADATA } from '@nestjs/common/cons
 import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
 import { ImageResizeConfigError } from '../errors/image-resize.errors';
 import { RESIZED_IMAGE_METADATA } from '../image-resize.constants';
-import { ResizedImageResponder } from '../http/resized-image.responder';
+import { type ResizedImageCall, ResizedImageResponder } from '../http/resized-image.responder';
 import { exchangeOf } from '../http/image-exchange';
 import type { ResizeSpec } from '../interfaces/resize-spec.interface';
 import type { ImageSource } from '../interfaces/image-source.interface';
@@ -74,6 +74,9 @@ function checkOptions(spec: ResizedImageOptions): void {
 /** Where a controller with `@ResizedImage()` routes gets its {@link ResizedImageResponder} injected. */
 const RESPONDER = Symbol('ResizedImageResponder');
 
+/** Metadata key of the index at which the decorator added the response parameter of a method. */
+const RESPONSE_INDEX = 'nestjs-image-resize:response-index';
+
 type Handler = (...args: unknown[]) => unknown;
 
 /**
@@ -88,9 +91,10 @@ type Handler = (...args: unknown[]) => unknown;
  * The library writes the response itself (no interceptor, no stream), so the method must not take
  * `@Res()` or `@Next()`; it receives the response as an extra argument after its own, which it does
  * not see. Guards, pipes, `@Header()` and the application's interceptors apply as on any route.
- * Called directly (not through HTTP, e.g. in a unit test), the method returns its source unchanged.
+ * Called directly (not through HTTP, e.g. in a unit test), the method returns what it returns without
+ * the decorator. An override in a subclass must be decorated too: it inherits the response parameter.
  *
- * @throws ImageResizeConfigError at start-up when the spec cannot work (no size, bad presets or
+ * @throws ImageResizeConfigError when the class is defined, if the spec cannot work (no size, bad presets or
  *   widths) or the method takes `@Res()`/`@Next()`
  *
  * @example
@@ -104,37 +108,54 @@ type Handler = (...args: unknown[]) => unknown;
  */
 export function ResizedImage(spec: ResizedImageOptions): MethodDecorator {
   checkOptions(spec);
-  return <T>(target: object, key: string | symbol, descriptor: TypedPropertyDescriptor<T>) => {
-    const handler = descriptor.value as Handler;
+  return <T>(target: object, key: string | symbol, descriptor: TypedPropertyDescriptor<T> | undefined) => {
+    const handler = descriptor?.value as Handler | undefined;
     const name = `${target.constructor.name}.${String(key)}`;
-    if (typeof handler !== 'function') {
+    if (!descriptor || typeof handler !== 'function') {
       throw new ImageResizeConfigError(`@ResizedImage() goes on a method; ${name} is not one`);
     }
-    const params = Object.keys(
-      (Reflect.getMetadata(ROUTE_ARGS_METADATA, target.constructor, key) ?? {}) as Record<string, unknown>,
-    );
+    const args = (Reflect.getMetadata(ROUTE_ARGS_METADATA, target.constructor, key) ?? {}) as Record<
+      string,
+      unknown
+    >;
+    // A decorated method of a base class left its response parameter in the metadata this class
+    // inherits: it is not the user's, and it moves to where this method's own parameters end.
+    const inherited = Reflect.getMetadata(RESPONSE_INDEX, target.constructor, key) as number | undefined;
+    const ownKey = inherited === undefined ? undefined : `${RouteParamtypes.RESPONSE}:${inherited}`;
+    const params = Object.keys(args).filter((param) => param !== ownKey);
     if (params.some(isResponseParam)) {
       throw new ImageResizeConfigError(
         `@ResizedImage() writes the response itself: remove @Res()/@Next() from ${name}`,
       );
     }
+    if (ownKey) {
+      const { [ownKey]: _inherited, ...rest } = args;
+      Reflect.defineMetadata(ROUTE_ARGS_METADATA, rest, target.constructor, key);
+    }
     // The response, as an argument after the method's own: its presence tells Nest not to send the
     // handler's result. The responder is a property of the controller, injected from ImageResizeModule.
     const index = Math.max(handler.length, ...params.map((param) => paramIndex(param) + 1));
     Res()(target, key, index);
+    Reflect.defineMetadata(RESPONSE_INDEX, index, target.constructor, key);
     injectResponder(target);
     const wrapped = {
-      async [key](
-        this: Record<symbol, ResizedImageResponder | undefined>,
-        ...args: unknown[]
-      ): Promise<unknown> {
-        const exchange = exchangeOf(args[index]);
+      [key](this: Record<symbol, ResizedImageResponder | undefined>, ...args: unknown[]): unknown {
+        const response = args[index];
+        // Called directly (a unit test, a subclass's super call): the method as it was written.
+        if (response === undefined) return handler.apply(this, args);
+        const exchange = exchangeOf(response);
         const responder = this[RESPONDER];
-        if (!responder || !exchange) return handler.apply(this, args);
+        if (!exchange || !responder) {
+          throw new ImageResizeConfigError(
+            exchange
+              ? `${name}: the controller has no ResizedImageResponder; let Nest create it, in a module that imports ImageResizeModule`
+              : `${name}: @ResizedImage() serves through Express or Fastify (@nestjs/platform-express or @nestjs/platform-fastify), and this response is neither`,
+          );
+        }
         args.length = index;
         // Read before the handler runs: a request for a size the route does not offer costs nothing.
         const call = responder.prepare(spec, exchange);
-        await call.send((await handler.apply(this, args)) as ImageSource | null | undefined);
+        return sendWhenReady(call, handler.apply(this, args));
       },
     }[key as string] as Handler;
     // What other decorators said of the method (route, guards, headers...) holds for the wrapper too.
@@ -147,6 +168,11 @@ export function ResizedImage(spec: ResizedImageOptions): MethodDecorator {
     Object.defineProperty(target, key, descriptor);
     return descriptor;
   };
+}
+
+/** Answers `call` with the source the handler returned, once its Promise (if any) settles. */
+async function sendWhenReady(call: ResizedImageCall, source: unknown): Promise<void> {
+  await call.send((await source) as ImageSource | null | undefined);
 }
 
 /** Declares the controller's dependency on the responder, once per class. */
