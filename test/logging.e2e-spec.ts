@@ -81,17 +81,26 @@ describe('logging', () => {
     const forged = app.get(ImageResizeService).signUrl('/signed', { w: 10, h: 10 }).replace('w=10', 'w=11');
     expect((await request(app.getHttpServer()).get(forged)).status).toBe(403);
 
-    const ours = logger.lines.filter((line) => line.context === 'ImageResize');
-    expect(ours).toContainEqual(
+    const ours = () => logger.lines.filter((line) => line.context === 'ImageResize');
+    expect(ours()).toContainEqual(
       expect.objectContaining({
         level: 'debug',
         message: expect.stringMatching(/^MISS image_resize_logo_acme_32_32_png/),
       }),
     );
-    expect(ours).toContainEqual(
+    expect(ours()).toContainEqual(
       expect.objectContaining({
         level: 'warn',
         message: 'Could not serve image logo_gone: 404 Image source not found',
+      }),
+    );
+    // A valid signature for a size past the limit: refused before the handler, and still counted.
+    const tooWide = app.get(ImageResizeService).signUrl('/signed', { w: 5000, h: 10 });
+    expect((await request(app.getHttpServer()).get(tooWide)).status).toBe(400);
+    expect(ours()).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        message: expect.stringMatching(/^Could not serve image \(key from the source\): 400 width must be/),
       }),
     );
     const everything = JSON.stringify(logger.lines);

@@ -97,7 +97,7 @@ export class ImageResizeService {
   async resize(source: ImageSource, spec: ResizeSpec): Promise<ResizedImageResult> {
     let resolved: ResolvedResizeSpec;
     try {
-      resolved = this.resolveSpec(spec);
+      resolved = resolveResizeSpec(spec, this.options, this.negotiate);
     } catch (error) {
       this.reportFailure(error, source, spec?.cacheKey);
       throw error;
@@ -108,12 +108,17 @@ export class ImageResizeService {
   /**
    * Checks `spec` against the module's limits and applies the defaults, negotiating `format: 'auto'`
    * from `spec.accept`. `@ResizedImage()` calls it before the handler runs, so that a request for a
-   * size the route does not offer costs nothing.
+   * size the route does not offer costs nothing. A refusal is counted and logged like any failure.
    *
    * @throws InvalidResizeSpecError (400) that says what to fix
    */
   resolveSpec(spec: ResizeSpec): ResolvedResizeSpec {
-    return resolveResizeSpec(spec, this.options, this.negotiate);
+    try {
+      return resolveResizeSpec(spec, this.options, this.negotiate);
+    } catch (error) {
+      this.reportFailure(error, undefined, spec?.cacheKey);
+      throw error;
+    }
   }
 
   /** {@link resize} for a spec that {@link resolveSpec} already checked. */
@@ -134,7 +139,11 @@ export class ImageResizeService {
   }
 
   /** Counts a failed call and logs it with its cacheKey; the library's own messages name no URL, address, credential or signature. */
-  private reportFailure(error: unknown, source: ImageSource, specCacheKey: string | undefined): void {
+  private reportFailure(
+    error: unknown,
+    source: ImageSource | undefined,
+    specCacheKey: string | undefined,
+  ): void {
     const status = error instanceof HttpException ? error.getStatus() : 500;
     const reason = (error as Error).message;
     this.metrics.emit({ type: 'failed', status, reason });

@@ -115,10 +115,11 @@ class FastifyExchange implements ImageExchange {
   }
 
   vary(field: string): void {
-    const current = this.reply.getHeader('vary');
-    const fields = typeof current === 'string' ? current.split(',').map((f) => f.trim().toLowerCase()) : [];
+    const given = this.reply.getHeader('vary');
+    const current = (Array.isArray(given) ? given.join(', ') : typeof given === 'string' ? given : '').trim();
+    const fields = current.split(',').map((f) => f.trim().toLowerCase());
     if (fields.includes('*') || fields.includes(field.toLowerCase())) return;
-    this.reply.header('Vary', typeof current === 'string' && current ? `${current}, ${field}` : field);
+    this.reply.header('Vary', current ? `${current}, ${field}` : field);
   }
 
   send(status: number, body?: Buffer): void {
