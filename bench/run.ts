@@ -425,7 +425,6 @@ async function mixedLoad(server: NodeServer, env: Record<string, string>) {
     peakRss: Math.max(...samples),
     rssAtHalf: at(MIXED_REQUESTS / 2).rss,
     rssAtEnd: at(MIXED_REQUESTS).rss,
-    cacheAtHalf: at(MIXED_REQUESTS / 2).cacheBytes,
     cacheAtEnd: at(MIXED_REQUESTS).cacheBytes,
     marks,
   };

@@ -27,8 +27,7 @@ export interface MemoryRun {
   peakRss: number;
   rssAtHalf: number;
   rssAtEnd: number;
-  /** Bytes of images the in-memory cache held at the middle and at the end. */
-  cacheAtHalf: number;
+  /** Bytes of images the in-memory cache held at the end. */
   cacheAtEnd: number;
   /** Every 1000 requests: RSS, the cache's bytes, and the V8 heap and external memory (Buffers). */
   marks: Array<{

@@ -95,14 +95,7 @@ export class ImageResizeService {
    * @throws ImageResizeError subclasses that carry the HTTP status to answer with (400, 403, 404, 422, 502, 503, 504)
    */
   async resize(source: ImageSource, spec: ResizeSpec): Promise<ResizedImageResult> {
-    let resolved: ResolvedResizeSpec;
-    try {
-      resolved = resolveResizeSpec(spec, this.options, this.negotiate);
-    } catch (error) {
-      this.reportFailure(error, source, spec?.cacheKey);
-      throw error;
-    }
-    return this.resizeResolved(source, resolved);
+    return this.resizeResolved(source, this.resolveReported(spec, source));
   }
 
   /**
@@ -113,10 +106,15 @@ export class ImageResizeService {
    * @throws InvalidResizeSpecError (400) that says what to fix
    */
   resolveSpec(spec: ResizeSpec): ResolvedResizeSpec {
+    return this.resolveReported(spec);
+  }
+
+  /** Resolves `spec`, counting and logging a refusal (with the source's cacheKey when there is one). */
+  private resolveReported(spec: ResizeSpec, source?: ImageSource): ResolvedResizeSpec {
     try {
       return resolveResizeSpec(spec, this.options, this.negotiate);
     } catch (error) {
-      this.reportFailure(error, undefined, spec?.cacheKey);
+      this.reportFailure(error, source, spec?.cacheKey);
       throw error;
     }
   }

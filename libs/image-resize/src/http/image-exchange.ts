@@ -8,7 +8,6 @@ import type { Request, Response } from 'express';
 export interface ImageExchange {
   /** The platform's own request object: Express's `Request` or Fastify's `FastifyRequest`. */
   readonly request: { query?: unknown; headers: IncomingHttpHeaders };
-  readonly method: string;
   readonly headers: IncomingHttpHeaders;
   /** The query, parsed by the platform. */
   readonly query: Record<string, unknown>;
@@ -32,10 +31,6 @@ class ExpressExchange implements ImageExchange {
   ) {
     // Express 5 parses the query on every read of `request.query`: once is enough.
     this.query = (request.query ?? {}) as Record<string, unknown>;
-  }
-
-  get method(): string {
-    return this.request.method;
   }
 
   get headers(): IncomingHttpHeaders {
@@ -66,7 +61,6 @@ class ExpressExchange implements ImageExchange {
 
 /** What the library uses of Fastify's request (so that it needs no Fastify types). */
 interface FastifyRequestLike {
-  method: string;
   url: string;
   headers: IncomingHttpHeaders;
   query: unknown;
@@ -88,10 +82,6 @@ class FastifyExchange implements ImageExchange {
 
   constructor(private readonly reply: FastifyReplyLike) {
     this.request = reply.request;
-  }
-
-  get method(): string {
-    return this.request.method;
   }
 
   get headers(): IncomingHttpHeaders {
