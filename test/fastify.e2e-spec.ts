@@ -142,7 +142,7 @@ describe('@ResizedImage() on Fastify (@nestjs/platform-fastify)', () => {
   it('maps what went wrong to its status, as on Express', async () => {
     expect((await get('/logo/none.png')).status).toBe(404);
     expect((await get('/logo/html.png')).status).toBe(422);
-    const impatient = await startApp({ processingTimeoutMs: 1 });
+    const impatient = await startApp({ processingTimeoutMs: 1, signing: { keys: [SIGNING_KEY] } });
     try {
       const slow = await get('/heavy.png', impatient);
       expect(slow.status).toBe(503);

@@ -83,11 +83,13 @@ describe('two forRoot registrations', () => {
     );
   });
 
-  it("fails at boot, naming the responder, when the controller's module does not import it", async () => {
+  it("fails at boot, naming the controller, when the controller's module does not import it", async () => {
     @Module({ controllers: [AController] })
     class Forgetful {}
-    await expect(Test.createTestingModule({ imports: [Forgetful] }).compile()).rejects.toThrow(
-      /Nest can't resolve dependencies of the AController[\s\S]*ResizedImageResponder/,
+    const moduleRef = await Test.createTestingModule({ imports: [Forgetful, BModule] }).compile();
+    app = moduleRef.createNestApplication({ logger: false });
+    await expect(app.init()).rejects.toThrow(
+      /AController\.logo: the controller got no ResizedImageResponder: import ImageResizeModule in the controller's module/,
     );
   });
 

@@ -1,4 +1,5 @@
 import { Module, type Provider } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
 import { CacheManagerImageCache, type CacheManagerLike } from './cache/cache-manager-image.cache';
 import { MemoryImageCache } from './cache/memory-image.cache';
 import { createRedisClient, whenReady } from './cache/redis-client.factory';
@@ -19,6 +20,7 @@ import { resolveImageResizeOptions } from './image-resize.options';
 import { ImageResizeService } from './image-resize.service';
 import { ImageResizeMetrics } from './image-resize.metrics';
 import { ResizedImageResponder } from './http/resized-image.responder';
+import { ResizedImageExplorer } from './decorators/resized-image.explorer';
 import type {
   ImageResizeModuleOptions,
   ResolvedImageResizeOptions,
@@ -73,6 +75,7 @@ const providers: Provider[] = [
   ImageResizeService,
   ImageResizeMetrics,
   ResizedImageResponder,
+  ResizedImageExplorer,
 ];
 
 /**
@@ -84,6 +87,7 @@ const providers: Provider[] = [
  * `IMAGE_SOURCE_LOADER`) and can be replaced through DI.
  */
 @Module({
+  imports: [DiscoveryModule],
   providers,
   exports: [
     ImageResizeService,

@@ -1,6 +1,4 @@
-import { Inject, Res, SetMetadata } from '@nestjs/common';
-import { PROPERTY_DEPS_METADATA, ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
-import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
+import { Inject, Optional, Res, SetMetadata } from '@nestjs/common';
 import { ImageResizeConfigError } from '../errors/image-resize.errors';
 import { RESIZED_IMAGE_METADATA } from '../image-resize.constants';
 import { type ResizedImageCall, ResizedImageResponder } from '../http/resized-image.responder';
@@ -9,6 +7,7 @@ import type { ResizeSpec } from '../interfaces/resize-spec.interface';
 import type { ImageSource } from '../interfaces/image-source.interface';
 import type { CacheControlOptions } from '../interfaces/image-resize-options.interface';
 import { checkCacheControl } from '../image-resize.options';
+import { isResponseParam, paramIndex, responseParamKey, routeArgs, setRouteArgs } from './nest-internals';
 
 /** What a preset may set: anything of a spec that a route fixes, but the cache name. */
 export type ResizePreset = Partial<Omit<ResizeSpec, 'redraw' | 'accept' | 'cacheKey'>>;
@@ -72,10 +71,21 @@ function checkOptions(spec: ResizedImageOptions): void {
 }
 
 /** Where a controller with `@ResizedImage()` routes gets its {@link ResizedImageResponder} injected. */
-const RESPONDER = Symbol('ResizedImageResponder');
+export const RESPONDER = Symbol('ResizedImageResponder');
 
-/** Metadata key of the index at which the decorator added the response parameter of a method. */
-const RESPONSE_INDEX = 'nestjs-image-resize:response-index';
+/** Metadata key (on the class, per method) of the index at which the decorator added the response parameter. */
+export const RESPONSE_INDEX = 'nestjs-image-resize:response-index';
+
+/** Metadata key (on the class) that says its responder property is declared. */
+const RESPONDER_DECLARED = 'nestjs-image-resize:responder';
+
+/** The methods that `@ResizedImage()` made, to tell them from overrides that were not decorated. */
+const WRAPPERS = new WeakSet<object>();
+
+/** Whether `method` is a handler that `@ResizedImage()` decorated. */
+export function isResizedImageHandler(method: unknown): boolean {
+  return typeof method === 'function' && WRAPPERS.has(method);
+}
 
 type Handler = (...args: unknown[]) => unknown;
 
@@ -114,14 +124,11 @@ export function ResizedImage(spec: ResizedImageOptions): MethodDecorator {
     if (!descriptor || typeof handler !== 'function') {
       throw new ImageResizeConfigError(`@ResizedImage() goes on a method; ${name} is not one`);
     }
-    const args = (Reflect.getMetadata(ROUTE_ARGS_METADATA, target.constructor, key) ?? {}) as Record<
-      string,
-      unknown
-    >;
+    const args = routeArgs(target, key);
     // A decorated method of a base class left its response parameter in the metadata this class
     // inherits: it is not the user's, and it moves to where this method's own parameters end.
     const inherited = Reflect.getMetadata(RESPONSE_INDEX, target.constructor, key) as number | undefined;
-    const ownKey = inherited === undefined ? undefined : `${RouteParamtypes.RESPONSE}:${inherited}`;
+    const ownKey = inherited === undefined ? undefined : responseParamKey(inherited);
     const params = Object.keys(args).filter((param) => param !== ownKey);
     if (params.some(isResponseParam)) {
       throw new ImageResizeConfigError(
@@ -130,11 +137,15 @@ export function ResizedImage(spec: ResizedImageOptions): MethodDecorator {
     }
     if (ownKey) {
       const { [ownKey]: _inherited, ...rest } = args;
-      Reflect.defineMetadata(ROUTE_ARGS_METADATA, rest, target.constructor, key);
+      setRouteArgs(target, key, rest);
     }
     // The response, as an argument after the method's own: its presence tells Nest not to send the
     // handler's result. The responder is a property of the controller, injected from ImageResizeModule.
-    const index = Math.max(handler.length, ...params.map((param) => paramIndex(param) + 1));
+    // TypeScript's parameter types count defaulted parameters, which `handler.length` does not.
+    // The handler itself gets only the arguments Nest fills in for it (a rest parameter stays empty).
+    const own = Math.max(handler.length, ...params.map((param) => paramIndex(param) + 1));
+    const declared = (Reflect.getMetadata('design:paramtypes', target, key) as unknown[] | undefined)?.length;
+    const index = Math.max(own, declared ?? 0);
     Res()(target, key, index);
     Reflect.defineMetadata(RESPONSE_INDEX, index, target.constructor, key);
     injectResponder(target);
@@ -152,12 +163,13 @@ export function ResizedImage(spec: ResizedImageOptions): MethodDecorator {
               : `${name}: @ResizedImage() serves through Express or Fastify (@nestjs/platform-express or @nestjs/platform-fastify), and this response is neither`,
           );
         }
-        args.length = index;
+        args.length = own;
         // Read before the handler runs: a request for a size the route does not offer costs nothing.
         const call = responder.prepare(spec, exchange);
         return sendWhenReady(call, handler.apply(this, args));
       },
     }[key as string] as Handler;
+    WRAPPERS.add(wrapped);
     // What other decorators said of the method (route, guards, headers...) holds for the wrapper too.
     for (const metadataKey of Reflect.getOwnMetadataKeys(handler)) {
       Reflect.defineMetadata(metadataKey, Reflect.getOwnMetadata(metadataKey, handler), wrapped);
@@ -175,21 +187,14 @@ async function sendWhenReady(call: ResizedImageCall, source: unknown): Promise<v
   await call.send((await source) as ImageSource | null | undefined);
 }
 
-/** Declares the controller's dependency on the responder, once per class. */
+/**
+ * Declares the controller's dependency on the responder, once per class hierarchy. It is optional, so
+ * that a controller unit test needs no ImageResizeModule; in an application, the module refuses to
+ * boot when a controller with `@ResizedImage()` routes did not get one.
+ */
 function injectResponder(target: object): void {
-  const properties = (Reflect.getMetadata(PROPERTY_DEPS_METADATA, target.constructor) ?? []) as Array<{
-    key: string | symbol;
-  }>;
-  if (!properties.some((property) => property.key === RESPONDER))
-    Inject(ResizedImageResponder)(target, RESPONDER);
-}
-
-/** Route parameter metadata is keyed `<type>:<index>`; custom decorators' types are strings. */
-function isResponseParam(param: string): boolean {
-  const type = Number(param.slice(0, param.lastIndexOf(':')));
-  return type === RouteParamtypes.RESPONSE || type === RouteParamtypes.NEXT;
-}
-
-function paramIndex(param: string): number {
-  return Number(param.slice(param.lastIndexOf(':') + 1));
+  if (Reflect.getMetadata(RESPONDER_DECLARED, target.constructor)) return;
+  Inject(ResizedImageResponder)(target, RESPONDER);
+  Optional()(target, RESPONDER);
+  Reflect.defineMetadata(RESPONDER_DECLARED, true, target.constructor);
 }
