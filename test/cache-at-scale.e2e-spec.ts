@@ -1,9 +1,9 @@
 import { Controller, Get, type INestApplication, type LoggerService, Param } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
+import type { HotImageTier } from '../libs/image-resize/src/cache/hot-image.tier';
+import type { RedisImageCache } from '../libs/image-resize/src/cache/redis-image.cache';
 import {
-  type HotImageTier,
   IMAGE_RESIZE_CACHE,
-  type RedisImageCache,
   type ImageResizeModuleOptions,
   ImageResizeModule,
   ImageResizeService,

@@ -1,10 +1,7 @@
 import { type INestApplication, Logger } from '@nestjs/common';
-import {
-  HotImageTier,
-  IMAGE_RESIZE_CACHE,
-  type ImageResizeModuleRootOptions,
-  type RedisImageCache,
-} from 'nestjs-image-resize';
+import { IMAGE_RESIZE_CACHE, type ImageResizeModuleRootOptions } from 'nestjs-image-resize';
+import { HotImageTier } from '../libs/image-resize/src/cache/hot-image.tier';
+import type { RedisImageCache } from '../libs/image-resize/src/cache/redis-image.cache';
 import { Redis } from 'ioredis';
 import sharp from 'sharp';
 import request from 'supertest';

@@ -16,7 +16,7 @@ export { negotiateImageFormat } from './image-resize.negotiation';
 export { resolveResizeSpec } from './resize-spec.resolver';
 export { specFromRequest } from './http/request-spec.resolver';
 export { ResizedImageResponder, ResizedImageCall, cacheControlHeader } from './http/resized-image.responder';
-export { exchangeOf, type ImageExchange } from './http/image-exchange';
+export type { ImageExchange } from './http/image-exchange';
 export { resolveImageResizeOptions } from './image-resize.options';
 export {
   CACHE_MANAGER_TOKEN,
@@ -55,6 +55,7 @@ export {
   ProcessingTimeoutError,
   InvalidSignatureError,
   OverloadedError,
+  CacheUnavailableError,
 } from './errors/image-resize.errors';
 export {
   SourceAddressPolicy,
@@ -62,9 +63,7 @@ export {
   type SourcePolicyOptions,
 } from './sources/source-address.policy';
 export { MemoryImageCache } from './cache/memory-image.cache';
-export { HotImageTier, type HotImageTierOptions } from './cache/hot-image.tier';
 export { CacheManagerImageCache, type CacheManagerLike } from './cache/cache-manager-image.cache';
-export { RedisImageCache, CacheUnavailableError, type RedisBreakerOptions } from './cache/redis-image.cache';
 export { encodeCachedImage, decodeCachedImage } from './cache/cached-image.codec';
 export { SharpImageProcessor } from './processors/sharp-image.processor';
 export { ResizeQueue } from './processors/resize.queue';
@@ -79,6 +78,9 @@ export type {
   ResolvedEncoderOptions,
   ResolvedImageResizeOptions,
   RedisClusterConfig,
+  RedisClusterNode,
+  RedisClusterOptions,
+  RedisConnectionOptions,
   RedrawRequest,
 } from './interfaces/image-resize-options.interface';
 export type {

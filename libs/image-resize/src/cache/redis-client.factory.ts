@@ -38,13 +38,13 @@ export async function whenReady(client: Redis | Cluster, ms = 3000): Promise<voi
 }
 
 /**
- * Creates the ioredis client for the `redis` option through a `cache-manager-ioredis-yet` store and
- * returns the store's client. Connection problems are logged once per outage, never thrown.
+ * Creates the ioredis client for the `redis` option. The cache talks to it directly, with Buffers
+ * (`getBuffer`), so no store adapter sits in between. Connection problems are logged once per outage,
+ * never thrown.
  */
 export function createRedisClient(redis: NonNullable<ResolvedImageResizeOptions['redis']>): Redis | Cluster {
-  // Loaded here, not at the top, so that an application on the in-memory cache needs neither package.
+  // Loaded here, not at the top, so that an application on the in-memory cache needs no ioredis.
   const { Redis, Cluster } = loadPeer<typeof import('ioredis')>('ioredis');
-  const { redisInsStore } = loadPeer<typeof import('cache-manager-ioredis-yet')>('cache-manager-ioredis-yet');
   let client: Redis | Cluster;
   if (typeof redis === 'string') {
     client = new Redis(redis, CLIENT_DEFAULTS);
@@ -59,7 +59,7 @@ export function createRedisClient(redis: NonNullable<ResolvedImageResizeOptions[
     client = new Redis({ ...CLIENT_DEFAULTS, ...redis });
   }
   watchConnection(client);
-  return redisInsStore(client).client;
+  return client;
 }
 
 function loadPeer<T>(name: string): T {
@@ -68,7 +68,7 @@ function loadPeer<T>(name: string): T {
     return require(name) as T;
   } catch {
     throw new ImageResizeConfigError(
-      `option "redis" needs the packages ioredis and cache-manager-ioredis-yet: npm install ioredis cache-manager-ioredis-yet (${name} is missing)`,
+      `option "redis" needs the package ${name}: npm install ${name}`,
     );
   }
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { Cluster, Redis } from 'ioredis';
+import { CacheUnavailableError } from '../errors/image-resize.errors';
 import { IMAGE_RESIZE_LOGGER_CONTEXT } from '../image-resize.constants';
 import type { CachedImage, ImageCache, ImageCacheKey } from '../interfaces/image-cache.interface';
 import { decodeCachedImage, encodeCachedImage } from './cached-image.codec';
@@ -29,13 +30,6 @@ end
 return 0
 `;
 
-/** Thrown instead of sending a command while Redis is known to be unavailable. */
-export class CacheUnavailableError extends Error {
-  constructor() {
-    super('Redis cache unavailable');
-    this.name = 'CacheUnavailableError';
-  }
-}
 
 /** How the circuit breaker reacts to failing commands. */
 export interface RedisBreakerOptions {

@@ -8,6 +8,7 @@ import type { ImageSource } from '../interfaces/image-source.interface';
 import type { CacheControlOptions } from '../interfaces/image-resize-options.interface';
 import { checkCacheControl } from '../image-resize.options';
 import { isResponseParam, paramIndex, responseParamKey, routeArgs, setRouteArgs } from './nest-internals';
+import { documentResizedImageRoute } from '../openapi/resized-image.openapi';
 
 /** What a preset may set: anything of a spec that a route fixes, but the cache name. */
 export type ResizePreset = Partial<Omit<ResizeSpec, 'redraw' | 'accept' | 'cacheKey'>>;
@@ -176,6 +177,8 @@ export function ResizedImage(spec: ResizedImageOptions): MethodDecorator {
     }
     descriptor.value = wrapped as T;
     SetMetadata(RESIZED_IMAGE_METADATA, spec)(target, key, descriptor);
+    // Described in the app's OpenAPI document when @nestjs/swagger is installed; otherwise a no-op.
+    documentResizedImageRoute(target, key, descriptor, spec);
     // Installed here as well, for code that applies decorators by hand and keeps the descriptor.
     Object.defineProperty(target, key, descriptor);
     return descriptor;

@@ -96,3 +96,11 @@ export class ImageResizeConfigError extends Error {
     this.name = 'ImageResizeConfigError';
   }
 }
+
+/** Thrown by the Redis cache instead of sending a command while Redis is known to be unavailable. */
+export class CacheUnavailableError extends Error {
+  constructor() {
+    super('Redis cache unavailable');
+    this.name = 'CacheUnavailableError';
+  }
+}

@@ -1,5 +1,4 @@
-import type { IncomingHttpHeaders } from 'node:http';
-import type { Request, Response } from 'express';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 
 /**
  * One request to a `@ResizedImage()` route and its response, on whichever HTTP platform Nest runs:
@@ -22,12 +21,24 @@ export interface ImageExchange {
   send(status: number, body?: Buffer): void;
 }
 
+/** What the library uses of Express's request (so that it needs no Express types). */
+interface ExpressRequestLike extends IncomingMessage {
+  originalUrl: string;
+  query?: unknown;
+}
+
+/** What the library uses of Express's response. */
+interface ExpressResponseLike extends ServerResponse {
+  req: ExpressRequestLike;
+  vary(field: string): unknown;
+}
+
 class ExpressExchange implements ImageExchange {
   readonly query: Record<string, unknown>;
 
   constructor(
-    readonly request: Request,
-    private readonly response: Response,
+    readonly request: ExpressRequestLike,
+    private readonly response: ExpressResponseLike,
   ) {
     // Express 5 parses the query on every read of `request.query`: once is enough.
     this.query = (request.query ?? {}) as Record<string, unknown>;
@@ -120,9 +131,9 @@ class FastifyExchange implements ImageExchange {
 
 /** The exchange of the response object Nest gave a handler, or `undefined` for anything else. */
 export function exchangeOf(response: unknown): ImageExchange | undefined {
-  const candidate = response as Partial<Response & FastifyReplyLike> | undefined;
+  const candidate = response as Partial<ExpressResponseLike & FastifyReplyLike> | undefined;
   if (typeof candidate?.setHeader === 'function' && candidate.req) {
-    return new ExpressExchange(candidate.req, candidate as Response);
+    return new ExpressExchange(candidate.req, candidate as ExpressResponseLike);
   }
   if (typeof candidate?.code === 'function' && candidate.raw && candidate.request) {
     return new FastifyExchange(candidate as FastifyReplyLike);

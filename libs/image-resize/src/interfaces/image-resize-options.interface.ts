@@ -1,4 +1,4 @@
-import type { ClusterNode, ClusterOptions, RedisOptions } from 'ioredis';
+import type { ConnectionOptions } from 'node:tls';
 
 /** The request as the `allowRedraw` callback sees it (Express's request, or any object with `query`). */
 export interface RedrawRequest {
@@ -7,10 +7,78 @@ export interface RedrawRequest {
   [key: string]: unknown;
 }
 
+/**
+ * Options of the ioredis client that the `redis` option creates (a subset of ioredis's
+ * `RedisOptions`, written out here so that an application on the in-memory cache needs no ioredis,
+ * not even its types). They are passed to ioredis as given.
+ */
+export interface RedisConnectionOptions {
+  host?: string;
+  port?: number;
+  /** Unix socket path, instead of host and port. */
+  path?: string;
+  username?: string;
+  password?: string;
+  /** Database index. Default 0. */
+  db?: number;
+  /** TLS options (Node's `tls.connect` options); `{}` for TLS with the system's CAs. */
+  tls?: ConnectionOptions;
+  /** 4 or 6: the address family to connect with. */
+  family?: number;
+  /** Name given to the connection (`CLIENT SETNAME`). */
+  connectionName?: string;
+  /** Milliseconds to wait for a connection. Default here 5000. */
+  connectTimeout?: number;
+  /** Milliseconds a command may take before it fails (the image is then served uncached). Default here 500. */
+  commandTimeout?: number;
+  /** Milliseconds of TCP keep-alive. */
+  keepAlive?: number;
+  /** Delay between reconnection attempts: milliseconds for attempt `times`, or `null` to stop. */
+  retryStrategy?: (times: number) => number | void | null;
+  /** Sentinel: the sentinels to ask for the master named `name`. */
+  sentinels?: Array<{ host?: string; port?: number; family?: number }>;
+  /** Sentinel: the master's name. */
+  name?: string;
+  /** Sentinel: which node to connect to. Default `master`. */
+  role?: 'master' | 'slave';
+  sentinelUsername?: string;
+  sentinelPassword?: string;
+  /** Sentinel: TLS towards the sentinels too. */
+  enableTLSForSentinelMode?: boolean;
+  sentinelTLS?: ConnectionOptions;
+  /** Sentinel: follow a failover as soon as the sentinels announce it. */
+  failoverDetector?: boolean;
+}
+
+/** A seed node of a Redis Cluster: a port, `host:port`, or `{ host, port }`. */
+export type RedisClusterNode = number | string | { host?: string; port?: number };
+
+/** Options of the ioredis Cluster client (a subset of ioredis's `ClusterOptions`, passed as given). */
+export interface RedisClusterOptions {
+  /** Options of the connection to each node. */
+  redisOptions?: RedisConnectionOptions;
+  /** Where reads go: `master` (default), `slave` or `all`. */
+  scaleReads?: 'master' | 'slave' | 'all';
+  /** Addresses the nodes announce, mapped to where this process reaches them (`'10.0.0.1:6379' → { host, port }`). */
+  natMap?: Record<string, { host: string; port: number }>;
+  /** Milliseconds between refreshes of the slot map. */
+  slotsRefreshInterval?: number;
+  slotsRefreshTimeout?: number;
+  /** Delay before reconnecting to the cluster: milliseconds for attempt `times`, or `null` to stop. */
+  clusterRetryStrategy?: (times: number) => number | void | null;
+  /** Resolve the seed nodes through DNS SRV records. */
+  useSRVRecords?: boolean;
+  maxRedirections?: number;
+  retryDelayOnFailover?: number;
+  retryDelayOnClusterDown?: number;
+  retryDelayOnTryAgain?: number;
+  retryDelayOnMoved?: number;
+}
+
 /** Redis Cluster configuration: the seed nodes and ioredis cluster options. */
 export interface RedisClusterConfig {
-  cluster: ClusterNode[];
-  options?: ClusterOptions;
+  cluster: RedisClusterNode[];
+  options?: RedisClusterOptions;
 }
 
 /**
@@ -61,9 +129,9 @@ export interface ResolvedEncoderOptions {
 export interface ImageResizeModuleOptions {
   /**
    * Redis to cache in: a URL (`redis://host:6379/0`), ioredis options, or `{ cluster: nodes, options? }`.
-   * Absent: a bounded in-memory LRU cache inside the process.
+   * Needs the package `ioredis`. Absent: a bounded in-memory LRU cache inside the process.
    */
-  redis?: string | RedisOptions | RedisClusterConfig;
+  redis?: string | RedisConnectionOptions | RedisClusterConfig;
   /**
    * Keep images in the `CACHE_MANAGER` that the application registers with `CacheModule` from
    * `@nestjs/cache-manager` (any Keyv store) instead of the built-in cache. The `CacheModule` must be
@@ -137,7 +205,7 @@ export interface ImageResizeModuleOptions {
 
 /** {@link ImageResizeModuleOptions} with every default applied; inject it with `IMAGE_RESIZE_OPTIONS`. */
 export interface ResolvedImageResizeOptions {
-  redis?: string | RedisOptions | RedisClusterConfig;
+  redis?: string | RedisConnectionOptions | RedisClusterConfig;
   useCacheManager: boolean;
   /** The hot tier in front of Redis, or `false` (always `false` without `redis`). */
   hotCache: false | { maxBytes: number; maxAgeMs: number };
