@@ -30,7 +30,6 @@ end
 return 0
 `;
 
-
 /** How the circuit breaker reacts to failing commands. */
 export interface RedisBreakerOptions {
   /** Consecutive failed commands that open the circuit. Default 3. */

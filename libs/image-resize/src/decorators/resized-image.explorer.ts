@@ -82,7 +82,8 @@ export class ResizedImageExplorer implements OnModuleInit {
     const variants: Array<[string, Record<string, string>]> = [];
     if (route.width !== undefined && route.height !== undefined) variants.push(['its size', {}]);
     if (!route.signed) {
-      for (const name of Object.keys(route.presets ?? {})) variants.push([`preset "${name}"`, { preset: name }]);
+      for (const name of Object.keys(route.presets ?? {}))
+        variants.push([`preset "${name}"`, { preset: name }]);
       for (const width of route.widths ?? []) variants.push([`width ${width}`, { w: String(width) }]);
     }
     for (const [what, query] of variants) {
