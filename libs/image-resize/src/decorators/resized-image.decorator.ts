@@ -103,10 +103,15 @@ type Handler = (...args: unknown[]) => unknown;
  * `@Res()` or `@Next()`; it receives the response as an extra argument after its own, which it does
  * not see. Guards, pipes, `@Header()` and the application's interceptors apply as on any route.
  * Called directly (not through HTTP, e.g. in a unit test), the method returns what it returns without
- * the decorator. An override in a subclass must be decorated too: it inherits the response parameter.
+ * the decorator; the controller needs no ImageResizeModule for that (`Test.createTestingModule` with
+ * its own providers mocked is enough). An override in a subclass must be decorated too: it inherits
+ * the response parameter.
  *
  * @throws ImageResizeConfigError when the class is defined, if the spec cannot work (no size, bad presets or
- *   widths) or the method takes `@Res()`/`@Next()`
+ *   widths) or the method takes `@Res()`/`@Next()`; and when the application boots, naming the
+ *   controller and method, if the controller's module does not import ImageResizeModule, a `signed`
+ *   route has no `signing.keys`, a size, preset or allowed width exceeds `maxOutputWidth` /
+ *   `maxOutputHeight`, or an override of a decorated route is not decorated itself
  *
  * @example
  * ```ts
