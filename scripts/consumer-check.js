@@ -1,82 +1,146 @@
 #!/usr/bin/env node
-// Packs the library, installs the tarball with its peer dependencies into new Nest apps in temporary
-// folders (nothing else from this repository), boots each and requests a resized image twice:
-// - a CommonJS app on Nest 11 (the versions this repository pins), and
-// - an ES-module app on Nest 12, which is ESM-only (Node loads it from the library's CommonJS).
-const { execFileSync } = require('node:child_process');
-const { mkdtempSync, rmSync, writeFileSync } = require('node:fs');
+// Packs the library and installs the tarball, with its peers, into new apps in temporary folders
+// (nothing else from this repository), one after another; boots each and checks over HTTP that a
+// @ResizedImage() route answers MISS then HIT with the resized image (see scripts/consumer/apps.js):
+// - nest11-express-redis: CommonJS, Express, cached in a private redis-server (or REDIS_URL);
+// - nest11-fastify: Fastify only, no express package anywhere;
+// - nest11-memory-typed: TypeScript compiled strictly (skipLibCheck off), no optional peer installed;
+// - nest12-esm: an ES-module app on Nest 12, which is ESM-only.
+const { copyFileSync, mkdtempSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');
-const { join } = require('node:path');
+const { basename, join } = require('node:path');
+const { consumerApps } = require('./consumer/apps');
+const { findPackages, killAll, run, startRedis, tarballManifest } = require('./consumer/support');
 
 const root = join(__dirname, '..');
-const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-const rootPkg = require(join(root, 'package.json'));
-const pinned = (name) => `${name}@${rootPkg.dependencies[name] ?? rootPkg.devDependencies[name]}`;
-const NEST_12 = '12.5.1';
+const INSTALL_TIMEOUT_MS = 300_000;
+const COMPILE_TIMEOUT_MS = 120_000;
+const APP_TIMEOUT_MS = 60_000;
 
-const packOutput = execFileSync('node', [join(__dirname, 'pack-lib.js')], { cwd: root, encoding: 'utf8' });
-const tarball = packOutput.trim().split('\n').pop();
-
-const APP = (
-  esm,
-) => `${esm ? "import 'reflect-metadata';\nimport assert from 'node:assert';\nimport { Module, Controller, Get } from '@nestjs/common';\nimport { NestFactory } from '@nestjs/core';\nimport { ImageResizeModule, ResizedImage } from 'nestjs-image-resize';\nimport sharp from 'sharp';" : "require('reflect-metadata');\nconst assert = require('node:assert');\nconst { Module, Controller, Get } = require('@nestjs/common');\nconst { NestFactory } = require('@nestjs/core');\nconst { ImageResizeModule, ResizedImage } = require('nestjs-image-resize');\nconst sharp = require('sharp');"}
-
-class LogoController {
-  logo() {
-    return sharp({ create: { width: 600, height: 300, channels: 4, background: '#1d4ed8' } }).png().toBuffer();
-  }
+const temps = new Set();
+function removeTemps() {
+  for (const dir of temps) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+  temps.clear();
 }
-const descriptor = Object.getOwnPropertyDescriptor(LogoController.prototype, 'logo');
-Get('logo.png')(LogoController.prototype, 'logo', descriptor);
-ResizedImage({ width: 100, height: 100 })(LogoController.prototype, 'logo', descriptor);
-Controller()(LogoController);
-class AppModule {}
-Module({ imports: [ImageResizeModule.forRoot({})], controllers: [LogoController] })(AppModule);
-
-(async () => {
-  const app = await NestFactory.create(AppModule, { logger: ['error'] });
-  await app.listen(0, '127.0.0.1');
-  const { port } = app.getHttpServer().address();
-  const seen = [];
-  for (let i = 0; i < 2; i++) {
-    const res = await fetch('http://127.0.0.1:' + port + '/logo.png');
-    const meta = await sharp(Buffer.from(await res.arrayBuffer())).metadata();
-    seen.push([res.status, res.headers.get('content-type'), res.headers.get('x-cache'), meta.width, meta.height]);
-  }
-  await app.close();
-  assert.deepStrictEqual(seen, [
-    [200, 'image/png', 'MISS', 100, 50],
-    [200, 'image/png', 'HIT', 100, 50],
-  ]);
-  console.log('served', JSON.stringify(seen));
-})().catch((error) => {
-  console.error(error);
-  process.exit(1);
-});
-`;
-
-function check(name, { esm, nest }) {
+function tempDir(name) {
   const dir = mkdtempSync(join(tmpdir(), `nestjs-image-resize-${name}-`));
+  temps.add(dir);
+  return dir;
+}
+process.on('exit', () => {
+  killAll();
+  removeTemps();
+});
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    console.error(`consumer check: ${signal}, stopping`);
+    process.exit(1);
+  });
+}
+
+const seconds = (since) => `${((Date.now() - since) / 1000).toFixed(1)}s`;
+
+/** Builds and packs the library; returns a copy of the tarball in a folder of this run. */
+async function pack(work) {
+  const output = await run(process.execPath, [join(__dirname, 'pack-lib.js')], {
+    cwd: root,
+    timeoutMs: COMPILE_TIMEOUT_MS,
+    capture: true,
+    label: 'packing the library (scripts/pack-lib.js)',
+  }).catch((error) => {
+    console.error(error.output);
+    throw error;
+  });
+  const lines = output.trim().split('\n');
+  console.log(lines.slice(0, -1).join('\n'));
+  const tarball = join(work, basename(lines.at(-1)));
+  copyFileSync(lines.at(-1), tarball);
+  return tarball;
+}
+
+async function check(app, tarball) {
+  const dir = tempDir(app.name);
+  let redis;
   try {
-    const pkg = { name: `consumer-${name}`, private: true, ...(esm ? { type: 'module' } : {}) };
-    writeFileSync(join(dir, 'package.json'), JSON.stringify(pkg, null, 2));
-    const nestPackages = ['@nestjs/common', '@nestjs/core', '@nestjs/platform-express'].map((pkgName) =>
-      nest ? `${pkgName}@${nest}` : pinned(pkgName),
-    );
-    const others = ['reflect-metadata', 'rxjs', 'sharp'].map(pinned);
-    execFileSync(npm, ['install', '--no-audit', '--no-fund', ...nestPackages, ...others, tarball], {
+    const pkg = {
+      name: `consumer-${app.name}`,
+      version: '1.0.0',
+      private: true,
+      type: app.type ?? 'commonjs',
+    };
+    writeFileSync(join(dir, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
+    console.log(`${app.name}: npm install ${app.packages.join(' ')} ${basename(tarball)}`);
+    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', ...app.packages, tarball], {
       cwd: dir,
-      stdio: ['ignore', 'inherit', 'inherit'],
+      timeoutMs: INSTALL_TIMEOUT_MS,
+      label: 'npm install',
     });
-    const main = esm ? 'main.mjs' : 'main.js';
-    writeFileSync(join(dir, main), APP(esm));
-    process.stdout.write(`${name}: `);
-    execFileSync('node', [main], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] });
+
+    const present = findPackages(dir, app.absent ?? []);
+    if (present.length > 0) throw new Error(`must not be installed, but are: ${present.join(', ')}`);
+    if (app.absent) console.log(`${app.name}: not installed: ${app.absent.join(', ')}`);
+
+    for (const [file, text] of Object.entries(app.files(app.name))) writeFileSync(join(dir, file), text);
+    if (app.compile) {
+      const tsc = join(dir, 'node_modules', 'typescript', 'bin', 'tsc');
+      await run(process.execPath, [tsc, '-p', 'tsconfig.json'], {
+        cwd: dir,
+        timeoutMs: COMPILE_TIMEOUT_MS,
+        capture: true,
+        label: 'tsc (strict, skipLibCheck: false)',
+      });
+      console.log(`${app.name}: tsc (strict, skipLibCheck: false): no errors`);
+    }
+
+    const env = {};
+    if (app.redis) {
+      if (process.env.REDIS_URL) {
+        // A shared database: keys of this run only, short-lived.
+        env.REDIS_URL = process.env.REDIS_URL;
+        env.KEY_PREFIX = `consumer_check_${process.pid}_${Date.now()}_`;
+      } else {
+        redis = await startRedis();
+        env.REDIS_URL = redis.url;
+        env.KEY_PREFIX = '';
+      }
+    }
+    await run(process.execPath, [app.main], { cwd: dir, env, timeoutMs: APP_TIMEOUT_MS, label: 'the app' });
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (redis) await redis.stop();
+    rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+    temps.delete(dir);
   }
 }
 
-check('nest11-commonjs', { esm: false });
-check('nest12-esm', { esm: true, nest: NEST_12 });
-console.log('consumer check passed');
+async function main() {
+  const started = Date.now();
+  const work = tempDir('tarball');
+  const tarball = await pack(work);
+  const lib = tarballManifest(tarball);
+  console.log(`tarball ${lib.name}@${lib.version}, exports: ${Object.keys(lib.exports ?? {}).join(' ')}`);
+  const failures = [];
+  for (const app of consumerApps(lib)) {
+    const since = Date.now();
+    console.log(`\n== ${app.name}`);
+    try {
+      await check(app, tarball);
+      console.log(`${app.name}: passed in ${seconds(since)}`);
+    } catch (error) {
+      if (error.output) console.error(error.output.trimEnd());
+      console.error(`${app.name}: FAILED in ${seconds(since)}: ${error.message}`);
+      failures.push(app.name);
+    }
+  }
+  console.log('');
+  if (failures.length > 0) {
+    console.error(`consumer check FAILED in ${seconds(started)}: ${failures.join(', ')}`);
+    process.exitCode = 1;
+  } else {
+    console.log(`consumer check passed in ${seconds(started)}`);
+  }
+}
+
+main().catch((error) => {
+  console.error(`consumer check FAILED: ${error.stack ?? error}`);
+  process.exitCode = 1;
+});
