@@ -4,7 +4,7 @@ const shared = {
   testEnvironment: 'node',
   moduleNameMapper: {
     '^nestjs-image-resize$': '<rootDir>/libs/image-resize/src',
-    '^nestjs-image-resize/(terminus|prometheus)$': '<rootDir>/libs/image-resize/src/$1',
+    '^nestjs-image-resize/(terminus|prometheus|testing)$': '<rootDir>/libs/image-resize/src/$1',
   },
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json' }],

@@ -1,0 +1,31 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+// The README's "Testing your app" shows two spec files whole; CI runs the files, this keeps the
+// README's copies equal to them.
+
+const ROOT = join(__dirname, '..', '..', '..', '..');
+const EXAMPLES = ['src/assets/assets.controller.spec.ts', 'test/assets.e2e-spec.ts'];
+
+/** Each `<!-- example-file: <path> ... -->` marker of `readme` with the ```ts block that follows it. */
+function examplesIn(readme: string): Array<{ file: string; code: string }> {
+  const marker = /<!-- example-file: (\S+)[^]*?-->\s*```ts\n([^]*?)^```$/gm;
+  return [...readme.matchAll(marker)].map(([, file, code]) => ({ file, code }));
+}
+
+describe('README examples', () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const examples = examplesIn(readme);
+
+  it.each(EXAMPLES)('shows %s exactly once, as it is in the repository', (file) => {
+    const shown = examples.filter((example) => example.file === file);
+    expect(shown).toHaveLength(1);
+    expect(shown[0].code).toBe(readFileSync(join(ROOT, file), 'utf8'));
+  });
+
+  it('marks no other file (each marked file is checked above)', () => {
+    const marked = examples.map((example) => example.file);
+    expect(marked.filter((file) => !EXAMPLES.includes(file) || !existsSync(join(ROOT, file)))).toEqual([]);
+    expect(readme.match(/<!-- example-file:/g)).toHaveLength(examples.length);
+  });
+});
