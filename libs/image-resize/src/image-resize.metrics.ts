@@ -1,3 +1,4 @@
+import { loggableMessage } from './errors/image-resize.errors';
 import { Injectable, Logger } from '@nestjs/common';
 import { IMAGE_RESIZE_LOGGER_CONTEXT } from './image-resize.constants';
 import type { OutputFormat } from './interfaces/resize-spec.interface';
@@ -9,7 +10,11 @@ export type ImageResizeEvent =
   | { type: 'served'; cacheStatus: CacheStatus; durationMs: number }
   /** An image was made: source loaded, decoded, resized and encoded. */
   | { type: 'resized'; durationMs: number; sourceBytes: number; outputBytes: number; format: OutputFormat }
-  /** A call to `resize` failed with this HTTP status (e.g. 422, 502). */
+  /**
+   * A call to `resize` failed with this HTTP status (e.g. 422, 502), or a `@ResizedImage()` route
+   * refused a request before that: a size it does not offer or a bad signature (400, 403), a `null`
+   * source (404). `reason` is the error's message, with any address taken out.
+   */
   | { type: 'failed'; status: number; reason: string }
   /** A call waited for another one's identical miss (in this process or on another instance). */
   | { type: 'waited'; waitMs: number }
@@ -41,7 +46,7 @@ export class ImageResizeMetrics {
       try {
         listener(event);
       } catch (error) {
-        this.logger.debug(`A metrics listener failed: ${(error as Error).message}`);
+        this.logger.debug(`A metrics listener failed: ${loggableMessage(error)}`);
       }
     }
   }

@@ -75,7 +75,7 @@ describe('resolveImageResizeOptions', () => {
   });
 
   it.each([
-    [{ ttl: -1 }, /option "ttl" must be an integer >= 1, got -1/],
+    [{ ttl: -1 }, /option "ttl" must be an integer >= 1 \(got the number -1\)/],
     [{ ttl: 1.5 }, /option "ttl"/],
     [{ ttl: '60' }, /option "ttl"/],
     [{ maxSourceBytes: 0 }, /option "maxSourceBytes"/],
@@ -139,5 +139,83 @@ describe('resolveImageResizeOptions', () => {
     const attempt = () => resolveImageResizeOptions(options as never);
     expect(attempt).toThrow(ImageResizeConfigError);
     expect(attempt).toThrow(message);
+  });
+
+  // Every check of a value says what it got, so that a string from the environment is spotted at once.
+  it.each([
+    [{ ttl: '3600' }, 'option "ttl" must be an integer >= 1 (got a string "3600")'],
+    [{ ttl: -5 }, 'option "ttl" must be an integer >= 1 (got the number -5)'],
+    [{ ttl: 1.5 }, 'option "ttl" must be an integer >= 1 (got the number 1.5)'],
+    [{ ttl: null }, 'option "ttl" must be an integer >= 1 (got null)'],
+    [{ maxQueue: '10' }, 'option "maxQueue" must be an integer >= 0 (got a string "10")'],
+    [{ sources: { maxRedirects: true } }, 'option "sources.maxRedirects" must be an integer >= 0 (got true)'],
+    [{ allowSvg: 'no' }, 'option "allowSvg" must be a boolean (got a string "no")'],
+    [{ useCacheManager: 1 }, 'option "useCacheManager" must be a boolean (got the number 1)'],
+    [{ allowRedraw: 'yes' }, '(got a string "yes")'],
+    [{ keyPrefix: 42 }, 'option "keyPrefix" must be at most 64 characters'],
+    [{ keyPrefix: 42 }, '(got the number 42)'],
+    [{ memory: 'big' }, '(got a string "big")'],
+    [
+      { memory: { maxBytes: '1mb' } },
+      'option "memory.maxBytes" must be an integer >= 1024 (got a string "1mb")',
+    ],
+    [{ sources: [] }, '(got an empty array)'],
+    [{ sources: ['cdn.example.com'] }, '(got an array)'],
+    [{ sources: { allowedHosts: 'cdn.example.com' } }, '(got a string "cdn.example.com")'],
+    [{ sources: { allowPrivateNetworks: 'yes' } }, '(got a string "yes")'],
+    [{ sources: { allowPrivateNetworks: [1] } }, '(got an array with the number 1)'],
+    [{ encoders: 'fast' }, '(got a string "fast")'],
+    [{ encoders: { jpeg: { quality: '80' } } }, '(got a string "80")'],
+    [{ encoders: { avif: { effort: 'max' } } }, '(got a string "max")'],
+    [{ encoders: { png: { palette: 'yes' } } }, '(got a string "yes")'],
+    [{ cacheControl: { sMaxAge: '60' } }, '(got sMaxAge: a string "60")'],
+    [{ cacheControl: { maxAge: 10 } }, '(got the unknown key "maxAge")'],
+    [{ cacheControl: true }, '(got true)'],
+    [{ redis: 6379 }, '(got the number 6379)'],
+    [{ redis: { cluster: {} } }, '(got an object)'],
+    [{ redis: 'http://127.0.0.1:6379' }, '(got the scheme "http:")'],
+    [{ hotCache: 'on', redis: 'redis://localhost' }, '(got a string "on")'],
+    [{ hotCache: { maxAgeMs: 5 }, redis: 'redis://localhost' }, '(got the number 5)'],
+    [{ signing: { keys: 'k' } }, '(got a string of 1 character)'],
+    [{ signing: { keys: [] } }, '(got an empty array)'],
+    [{ signing: { keys: ['short'] } }, '(got an array with a string of 5 characters)'],
+  ])('says what it got for %j', (options, message) => {
+    expect(() => resolveImageResizeOptions(options as never)).toThrow(message);
+  });
+
+  it('never repeats a secret it refuses: signing keys and Redis URLs are described, not quoted', () => {
+    const messageOf = (options: object) => {
+      try {
+        resolveImageResizeOptions(options as never);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      throw new Error('expected a refusal');
+    };
+    expect(messageOf({ signing: { keys: ['s3cr3t-key'] } })).not.toContain('s3cr3t-key');
+    expect(messageOf({ redis: 'http://user:s3cr3t-pass@cache.internal:6379' })).not.toContain('s3cr3t');
+  });
+
+  it.each([
+    ['127.0.0.1:8080', '127.0.0.1'],
+    ['localhost:3000', 'localhost'],
+    ['[::1]:80', '[::1]'],
+    ['images.internal:443', 'images.internal'],
+  ])('refuses the allowPrivateNetworks entry %s, with a port, saying to drop it', (entry, host) => {
+    const attempt = () => resolveImageResizeOptions({ sources: { allowPrivateNetworks: [entry] } });
+    expect(attempt).toThrow(ImageResizeConfigError);
+    expect(attempt).toThrow(
+      `option "sources.allowPrivateNetworks" lists "${entry}" with a port: drop the port ("${host}")`,
+    );
+  });
+
+  it('refuses a port in allowedHosts too, and keeps IPv6 addresses, which have colons of their own', () => {
+    expect(() => resolveImageResizeOptions({ sources: { allowedHosts: ['cdn.example.com:443'] } })).toThrow(
+      /option "sources.allowedHosts" lists "cdn.example.com:443" with a port: drop the port/,
+    );
+    expect(
+      resolveImageResizeOptions({ sources: { allowPrivateNetworks: ['::1', '[::1]', 'fd00::80'] } }).sources
+        .allowPrivateNetworks,
+    ).toEqual(['::1', '[::1]', 'fd00::80']);
   });
 });

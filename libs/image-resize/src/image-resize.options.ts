@@ -48,12 +48,54 @@ const KNOWN_OPTIONS = new Set<string>([
   'maxOutputHeight',
 ]);
 
+/**
+ * The one way an option is refused: `option "<name>" must be <expected> (got <what>)`, where `what`
+ * comes from {@link describeValue} (or says more, e.g. which key of an object is wrong).
+ */
+function refuse(name: string, expected: string, got: string, verb = 'must be'): ImageResizeConfigError {
+  return new ImageResizeConfigError(`option "${name}" ${verb} ${expected} (got ${got})`);
+}
+
+const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
+
+/**
+ * What a refused value is: its type, and the value itself when it is short and not `secret` (signing
+ * keys and Redis URLs are described by type and length only).
+ */
+export function describeValue(value: unknown, secret = false): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return value.length === 0 ? 'an empty array' : 'an array';
+  switch (typeof value) {
+    case 'undefined':
+      return 'undefined';
+    case 'string':
+      if (secret) return `a string of ${plural(value.length, 'character')}`;
+      return value.length > 60
+        ? `a string of ${value.length} characters`
+        : `a string ${JSON.stringify(value)}`;
+    case 'number':
+      return secret ? 'a number' : `the number ${value}`;
+    case 'boolean':
+      return String(value);
+    case 'object':
+      return 'an object';
+    default:
+      return `a ${typeof value}`;
+  }
+}
+
+/** The first element of `list` that `ok` refuses, described: `an array with a string "a b"`. */
+function describeElement(list: unknown[], ok: (element: unknown) => boolean, secret = false): string {
+  const bad = list.find((element) => !ok(element));
+  return bad === undefined && list.length === 0
+    ? 'an empty array'
+    : `an array with ${describeValue(bad, secret)}`;
+}
+
 function positiveInteger(name: string, value: unknown, fallback: number, min = 1): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new ImageResizeConfigError(
-      `option "${name}" must be an integer >= ${min}, got ${JSON.stringify(value)}`,
-    );
+    throw refuse(name, `an integer >= ${min}`, describeValue(value));
   }
   return value;
 }
@@ -70,46 +112,62 @@ function checkRedis(redis: unknown): void {
     try {
       url = new URL(redis);
     } catch {
-      throw new ImageResizeConfigError(
-        'option "redis" must be a URL such as redis://127.0.0.1:6379, ioredis options, or { cluster: [...] }',
+      // A Redis URL may hold a password: described, never quoted.
+      throw refuse(
+        'redis',
+        'a URL such as redis://127.0.0.1:6379, ioredis options, or { cluster: [...] }',
+        `${describeValue(redis, true)} that is not a URL`,
       );
     }
     if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-      throw new ImageResizeConfigError(
-        `option "redis" must use the redis: or rediss: scheme, got "${url.protocol}"`,
+      throw refuse(
+        'redis',
+        'the redis: or rediss: scheme',
+        `the scheme ${JSON.stringify(url.protocol)}`,
+        'must use',
       );
     }
     return;
   }
   if (typeof redis !== 'object' || redis === null || Array.isArray(redis)) {
-    throw new ImageResizeConfigError(
-      'option "redis" must be a URL string, ioredis options, or { cluster: [...] }',
-    );
+    throw refuse('redis', 'a URL string, ioredis options, or { cluster: [...] }', describeValue(redis));
   }
   if ('cluster' in redis) {
     const nodes = (redis as { cluster: unknown }).cluster;
     if (!Array.isArray(nodes) || nodes.length === 0) {
-      throw new ImageResizeConfigError('option "redis.cluster" must be a non-empty array of nodes');
+      throw refuse('redis.cluster', 'a non-empty array of nodes', describeValue(nodes));
     }
   }
 }
 
 const HOST_PATTERN = /^(\*\.)?[a-z0-9._:[\]-]+$/i;
+/** `name:port`, `1.2.3.4:port` or `[v6]:port`; a bare IPv6 address has several colons and no brackets. */
+const HOST_WITH_PORT = /^(\[[^\]]*\]|[^:[\]]+):(\d*)$/;
 
 function hostList(name: string, value: unknown): string[] {
-  if (!Array.isArray(value) || value.some((host) => typeof host !== 'string' || !HOST_PATTERN.test(host))) {
-    throw new ImageResizeConfigError(
-      `option "${name}" must be an array of host names such as "cdn.example.com" or "*.example.com"`,
-    );
+  const isHost = (host: unknown) => typeof host === 'string' && HOST_PATTERN.test(host);
+  const expected = 'an array of host names such as "cdn.example.com" or "*.example.com"';
+  if (!Array.isArray(value)) throw refuse(name, expected, describeValue(value));
+  for (const host of value) {
+    // Hosts are compared without their port, so an entry with one would never match.
+    const withPort = typeof host === 'string' ? HOST_WITH_PORT.exec(host) : null;
+    if (withPort) {
+      throw new ImageResizeConfigError(
+        `option "${name}" lists "${host}" with a port: drop the port ("${withPort[1]}"); hosts are matched on any port`,
+      );
+    }
   }
+  if (!value.every(isHost)) throw refuse(name, expected, describeElement(value, isHost));
   return value as string[];
 }
 
 function resolveSources(value: unknown): ResolvedImageResizeOptions['sources'] {
   if (value === undefined) return { allowPrivateNetworks: false, maxRedirects: DEFAULT_MAX_REDIRECTS };
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ImageResizeConfigError(
-      'option "sources" must be an object { allowedHosts?, allowPrivateNetworks?, maxRedirects? }',
+    throw refuse(
+      'sources',
+      'an object { allowedHosts?, allowPrivateNetworks?, maxRedirects? }',
+      describeValue(value),
     );
   }
   const sources = value as Record<string, unknown>;
@@ -135,7 +193,7 @@ function resolveSources(value: unknown): ResolvedImageResizeOptions['sources'] {
 function resolveHotCache(value: unknown, redis: unknown): ResolvedImageResizeOptions['hotCache'] {
   if (value === false) return false;
   if (value !== undefined && (typeof value !== 'object' || value === null || Array.isArray(value))) {
-    throw new ImageResizeConfigError('option "hotCache" must be false or { maxBytes?, maxAgeMs? }');
+    throw refuse('hotCache', 'false or { maxBytes?, maxAgeMs? }', describeValue(value));
   }
   const given = (value ?? {}) as Record<string, unknown>;
   for (const key of Object.keys(given)) {
@@ -160,15 +218,18 @@ function resolveHotCache(value: unknown, redis: unknown): ResolvedImageResizeOpt
 /** Checks `{ sMaxAge?, immutable? }`; `undefined` stays `undefined`. */
 export function checkCacheControl(name: string, value: unknown): CacheControlOptions | undefined {
   if (value === undefined) return undefined;
+  const expected = '{ sMaxAge?: seconds, immutable?: boolean }';
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw refuse(name, expected, describeValue(value));
+  }
   const given = value as CacheControlOptions;
-  if (
-    typeof value !== 'object' ||
-    value === null ||
-    Object.keys(value).some((key) => key !== 'sMaxAge' && key !== 'immutable') ||
-    (given.sMaxAge !== undefined && !(Number.isSafeInteger(given.sMaxAge) && given.sMaxAge >= 0)) ||
-    (given.immutable !== undefined && typeof given.immutable !== 'boolean')
-  ) {
-    throw new ImageResizeConfigError(`option "${name}" must be { sMaxAge?: seconds, immutable?: boolean }`);
+  const unknownKey = Object.keys(value).find((key) => key !== 'sMaxAge' && key !== 'immutable');
+  if (unknownKey !== undefined) throw refuse(name, expected, `the unknown key ${JSON.stringify(unknownKey)}`);
+  if (given.sMaxAge !== undefined && !(Number.isSafeInteger(given.sMaxAge) && given.sMaxAge >= 0)) {
+    throw refuse(name, expected, `sMaxAge: ${describeValue(given.sMaxAge)}`);
+  }
+  if (given.immutable !== undefined && typeof given.immutable !== 'boolean') {
+    throw refuse(name, expected, `immutable: ${describeValue(given.immutable)}`);
   }
   return { ...given };
 }
@@ -176,7 +237,7 @@ export function checkCacheControl(name: string, value: unknown): CacheControlOpt
 function quality(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 100) {
-    throw new ImageResizeConfigError(`option "${name}" must be an integer from 1 to 100`);
+    throw refuse(name, 'an integer from 1 to 100', describeValue(value));
   }
   return value;
 }
@@ -184,7 +245,7 @@ function quality(name: string, value: unknown, fallback: number): number {
 function resolveEncoders(value: unknown): ResolvedImageResizeOptions['encoders'] {
   if (value === undefined) value = {};
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ImageResizeConfigError('option "encoders" must be an object { jpeg?, webp?, avif?, png? }');
+    throw refuse('encoders', 'an object { jpeg?, webp?, avif?, png? }', describeValue(value));
   }
   const given = value as EncoderOptions;
   for (const key of Object.keys(given)) {
@@ -194,11 +255,12 @@ function resolveEncoders(value: unknown): ResolvedImageResizeOptions['encoders']
   }
   const effort = given.avif?.effort ?? DEFAULT_ENCODERS.avif.effort;
   if (!Number.isInteger(effort) || effort < 0 || effort > 9) {
-    throw new ImageResizeConfigError('option "encoders.avif.effort" must be an integer from 0 to 9');
+    throw refuse('encoders.avif.effort', 'an integer from 0 to 9', describeValue(effort));
   }
   const palette = given.png?.palette ?? DEFAULT_ENCODERS.png.palette;
-  if (typeof palette !== 'boolean')
-    throw new ImageResizeConfigError('option "encoders.png.palette" must be a boolean');
+  if (typeof palette !== 'boolean') {
+    throw refuse('encoders.png.palette', 'a boolean', describeValue(palette));
+  }
   return {
     jpeg: { quality: quality('encoders.jpeg.quality', given.jpeg?.quality, DEFAULT_ENCODERS.jpeg.quality) },
     webp: { quality: quality('encoders.webp.quality', given.webp?.quality, DEFAULT_ENCODERS.webp.quality) },
@@ -210,6 +272,21 @@ function resolveEncoders(value: unknown): ResolvedImageResizeOptions['encoders']
   };
 }
 
+/** `{ keys: [...] }`, each key a string of 32 or more characters; keys are described, never quoted. */
+function checkSigning(signing: unknown): void {
+  if (signing === undefined) return;
+  const expected = '{ keys: [...] } with at least one key of 32 or more characters (newest first)';
+  if (typeof signing !== 'object' || signing === null || Array.isArray(signing)) {
+    throw refuse('signing', expected, describeValue(signing, true));
+  }
+  const keys = (signing as { keys?: unknown }).keys;
+  const isKey = (key: unknown) => typeof key === 'string' && key.length >= 32;
+  if (!Array.isArray(keys)) throw refuse('signing', expected, describeValue(keys, true));
+  if (keys.length === 0 || !keys.every(isKey)) {
+    throw refuse('signing', expected, describeElement(keys, isKey, true));
+  }
+}
+
 /**
  * Applies the defaults to the module's options and validates them. Throws an
  * {@link ImageResizeConfigError} that names the offending option; nothing falls back silently.
@@ -219,7 +296,7 @@ export function resolveImageResizeOptions(
 ): ResolvedImageResizeOptions {
   const opts: ImageResizeModuleOptions = options ?? {};
   if (typeof opts !== 'object' || Array.isArray(opts)) {
-    throw new ImageResizeConfigError('options must be an object');
+    throw new ImageResizeConfigError(`options must be an object (got ${describeValue(opts)})`);
   }
   for (const key of Object.keys(opts)) {
     if (!KNOWN_OPTIONS.has(key)) {
@@ -229,8 +306,11 @@ export function resolveImageResizeOptions(
     }
   }
   checkRedis(opts.redis);
-  if (opts.memory !== undefined && (typeof opts.memory !== 'object' || opts.memory === null)) {
-    throw new ImageResizeConfigError('option "memory" must be an object such as { maxBytes: 67108864 }');
+  if (
+    opts.memory !== undefined &&
+    (typeof opts.memory !== 'object' || opts.memory === null || Array.isArray(opts.memory))
+  ) {
+    throw refuse('memory', 'an object such as { maxBytes: 67108864 }', describeValue(opts.memory));
   }
   if (opts.memory && opts.redis !== undefined) {
     throw new ImageResizeConfigError(
@@ -239,7 +319,7 @@ export function resolveImageResizeOptions(
   }
   const useCacheManager = opts.useCacheManager ?? false;
   if (typeof useCacheManager !== 'boolean') {
-    throw new ImageResizeConfigError('option "useCacheManager" must be a boolean');
+    throw refuse('useCacheManager', 'a boolean', describeValue(useCacheManager));
   }
   if (useCacheManager && (opts.redis !== undefined || opts.memory !== undefined)) {
     throw new ImageResizeConfigError(
@@ -248,31 +328,20 @@ export function resolveImageResizeOptions(
   }
   const keyPrefix = opts.keyPrefix ?? DEFAULT_KEY_PREFIX;
   if (typeof keyPrefix !== 'string' || !/^[\w.:-]{0,64}$/.test(keyPrefix)) {
-    throw new ImageResizeConfigError(
-      'option "keyPrefix" must be at most 64 characters of letters, digits, "_", ".", ":" or "-"',
+    throw refuse(
+      'keyPrefix',
+      'at most 64 characters of letters, digits, "_", ".", ":" or "-"',
+      describeValue(keyPrefix),
     );
   }
   const allowRedraw = opts.allowRedraw ?? false;
   if (typeof allowRedraw !== 'boolean' && typeof allowRedraw !== 'function') {
-    throw new ImageResizeConfigError(
-      'option "allowRedraw" must be a boolean or a function (request) => boolean',
-    );
+    throw refuse('allowRedraw', 'a boolean or a function (request) => boolean', describeValue(allowRedraw));
   }
   const allowSvg = opts.allowSvg ?? false;
-  if (typeof allowSvg !== 'boolean') throw new ImageResizeConfigError('option "allowSvg" must be a boolean');
+  if (typeof allowSvg !== 'boolean') throw refuse('allowSvg', 'a boolean', describeValue(allowSvg));
+  checkSigning(opts.signing);
   const signing = opts.signing;
-  if (
-    signing !== undefined &&
-    (typeof signing !== 'object' ||
-      signing === null ||
-      !Array.isArray(signing.keys) ||
-      signing.keys.length === 0 ||
-      signing.keys.some((key) => typeof key !== 'string' || key.length < 32))
-  ) {
-    throw new ImageResizeConfigError(
-      'option "signing" must be { keys: [...] } with at least one key of 32 or more characters (newest first)',
-    );
-  }
   return {
     signing: signing && { keys: [...signing.keys] },
     encoders: resolveEncoders(opts.encoders),

@@ -11,7 +11,13 @@ import {
   IMAGE_RESIZE_OPTIONS,
   IMAGE_SOURCE_LOADER,
 } from './image-resize.constants';
-import { ImageNotFoundError, ImageResizeConfigError } from './errors/image-resize.errors';
+import {
+  ImageNotFoundError,
+  ImageResizeConfigError,
+  ImageResizeError,
+  loggableMessage,
+  SourceNotAllowedError,
+} from './errors/image-resize.errors';
 import { UrlSigner } from './signing/url-signer';
 import { ImageResizeMetrics } from './image-resize.metrics';
 import { ResizeQueue } from './processors/resize.queue';
@@ -136,21 +142,30 @@ export class ImageResizeService {
     }
   }
 
-  /** Counts a failed call and logs it with its cacheKey; the library's own messages name no URL, address, credential or signature. */
+  /**
+   * Counts a failed call and logs it with its cacheKey and, for a failed fetch, its cause (kind and
+   * code); a refused host name goes to debug. No line holds a URL, an address, a port, a credential
+   * or a signature: other errors' messages are logged with addresses taken out.
+   */
   private reportFailure(
     error: unknown,
     source: ImageSource | undefined,
     specCacheKey: string | undefined,
   ): void {
     const status = error instanceof HttpException ? error.getStatus() : 500;
-    const reason = (error as Error).message;
+    const reason = loggableMessage(error);
     this.metrics.emit({ type: 'failed', status, reason });
     const cacheKey =
       specCacheKey ??
       (typeof source === 'object' && source && 'cacheKey' in source ? source.cacheKey : undefined);
-    const message = `Could not serve image ${cacheKey ?? '(key from the source)'}: ${status} ${reason}`;
+    const name = cacheKey ?? '(key from the source)';
+    const cause = error instanceof ImageResizeError && error.logCause ? `; cause: ${error.logCause}` : '';
+    const message = `Could not serve image ${name}: ${status} ${reason}${cause}`;
     if (status >= 500) this.logger.error(message);
     else this.logger.warn(message);
+    if (error instanceof SourceNotAllowedError && error.refusedHost) {
+      this.logger.debug(`Refused the source host "${error.refusedHost}" of ${name}: ${reason}`);
+    }
   }
 
   /** Where the cache is, whether it answers, and how many misses are being made right now. */
@@ -337,7 +352,7 @@ export class ImageResizeService {
       this.writesFailing = false;
     } catch (error) {
       if (!this.writesFailing) {
-        this.logger.warn(`Could not cache ${ref.key}, serving it uncached: ${(error as Error).message}`);
+        this.logger.warn(`Could not cache ${ref.key}, serving it uncached: ${loggableMessage(error)}`);
       }
       this.writesFailing = true;
     }
@@ -347,7 +362,7 @@ export class ImageResizeService {
     try {
       return await this.cache.get(ref.key, ref);
     } catch (error) {
-      this.logger.debug(`Cache lookup of ${ref.key} failed: ${(error as Error).message}`);
+      this.logger.debug(`Cache lookup of ${ref.key} failed: ${loggableMessage(error)}`);
       return 'unavailable';
     }
   }

@@ -56,6 +56,7 @@ export {
   InvalidSignatureError,
   OverloadedError,
   CacheUnavailableError,
+  type ImageResizeErrorOptions,
 } from './errors/image-resize.errors';
 export {
   SourceAddressPolicy,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
+import { loggableMessage } from '../errors/image-resize.errors';
 import type { Cluster, Redis } from 'ioredis';
 import { DEFAULT_HOT_CACHE_MAX_AGE_MS, IMAGE_RESIZE_LOGGER_CONTEXT } from '../image-resize.constants';
 import type { CachedImage, ImageCacheKey } from '../interfaces/image-cache.interface';
@@ -153,7 +154,7 @@ export class HotImageTier {
         if (this.stopped || subscriber.status !== 'ready') return; // 'ready' will come again
         if (!this.subscribeFailing) {
           this.logger.warn(
-            `Hot cache off: could not subscribe to ${this.channel} (${error.message}); retrying every ${this.retryMs} ms`,
+            `Hot cache off: could not subscribe to ${this.channel} (${loggableMessage(error)}); retrying every ${this.retryMs} ms`,
           );
         }
         this.subscribeFailing = true;
@@ -172,7 +173,7 @@ export class HotImageTier {
       (error: Error) => {
         if (!this.announceFailing) {
           this.logger.warn(
-            `Could not tell the other instances (${error.message}): their hot copies may be stale for up to ${this.maxAgeMs} ms`,
+            `Could not tell the other instances (${loggableMessage(error)}): their hot copies may be stale for up to ${this.maxAgeMs} ms`,
           );
         }
         this.announceFailing = true;

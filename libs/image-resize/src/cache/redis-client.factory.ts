@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, IMAGE_RESIZE_LOGGER_CONTEXT } from '../image-resize.constants';
-import { ImageResizeConfigError } from '../errors/image-resize.errors';
+import { describeErrorCause, ImageResizeConfigError } from '../errors/image-resize.errors';
 import { isRedisClusterConfig } from '../image-resize.options';
 import type { ResolvedImageResizeOptions } from '../interfaces/image-resize-options.interface';
 
@@ -67,9 +67,7 @@ function loadPeer<T>(name: string): T {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require(name) as T;
   } catch {
-    throw new ImageResizeConfigError(
-      `option "redis" needs the package ${name}: npm install ${name}`,
-    );
+    throw new ImageResizeConfigError(`option "redis" needs the package ${name}: npm install ${name}`);
   }
 }
 
@@ -79,7 +77,8 @@ function watchConnection(client: Redis | Cluster): void {
   client.on('error', (error: Error) => {
     if (down) return;
     down = true;
-    logger.warn(`Redis unavailable, serving images without the cache: ${error.message}`);
+    // ioredis's messages name the server's address and port: the log gets the kind and code only.
+    logger.warn(`Redis unavailable, serving images without the cache: ${describeErrorCause(error)}`);
   });
   client.on('ready', () => {
     if (!down) return;

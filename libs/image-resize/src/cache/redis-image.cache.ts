@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { Cluster, Redis } from 'ioredis';
-import { CacheUnavailableError } from '../errors/image-resize.errors';
+import { CacheUnavailableError, loggableMessage } from '../errors/image-resize.errors';
 import { IMAGE_RESIZE_LOGGER_CONTEXT } from '../image-resize.constants';
 import type { CachedImage, ImageCache, ImageCacheKey } from '../interfaces/image-cache.interface';
 import { decodeCachedImage, encodeCachedImage } from './cached-image.codec';
@@ -149,7 +149,7 @@ export class RedisImageCache implements ImageCache, OnModuleInit, OnModuleDestro
         this.openUntil = Date.now() + this.breaker.openMs;
         if (this.consecutiveFailures === this.breaker.failures) {
           this.logger.warn(
-            `Redis failed ${this.consecutiveFailures} commands in a row (${(error as Error).message}); serving images without the cache`,
+            `Redis failed ${this.consecutiveFailures} commands in a row (${loggableMessage(error)}); serving images without the cache`,
           );
         }
       }

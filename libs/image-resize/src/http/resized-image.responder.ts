@@ -1,8 +1,15 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { HttpException, Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import fresh from 'fresh';
 import { IMAGE_RESIZE_LOGGER_CONTEXT, IMAGE_RESIZE_OPTIONS } from '../image-resize.constants';
-import { ImageNotFoundError, OverloadedError, ProcessingTimeoutError } from '../errors/image-resize.errors';
+import {
+  ImageNotFoundError,
+  loggableMessage,
+  OverloadedError,
+  ProcessingTimeoutError,
+  redactAddresses,
+} from '../errors/image-resize.errors';
 import { ImageResizeService } from '../image-resize.service';
+import { ImageResizeMetrics } from '../image-resize.metrics';
 import type {
   CacheControlOptions,
   RedrawRequest,
@@ -61,6 +68,8 @@ export class ResizedImageResponder {
   constructor(
     protected readonly service: ImageResizeService,
     @Inject(IMAGE_RESIZE_OPTIONS) protected readonly options: ResolvedImageResizeOptions,
+    /** Where refusals made here (a size the route does not offer, a null source) are counted. */
+    @Optional() protected readonly metrics?: ImageResizeMetrics,
   ) {}
 
   /** Reads one request to the route with options `route`, before its handler runs. */
@@ -77,7 +86,11 @@ export class ResizedImageResponder {
   /** Serves `source` for `call`: 200 with the image, 304 when the client's copy is current, errors thrown. */
   async respond(call: ResizedImageCall, source: ImageSource | null | undefined): Promise<void> {
     const { exchange } = call;
-    if (source === null || source === undefined) throw new ImageNotFoundError();
+    if (source === null || source === undefined) {
+      const error = new ImageNotFoundError();
+      this.reportRefusal(error, exchange, `No image for`, `the handler returned ${source}`);
+      throw error;
+    }
     let image: ResizedImageResult;
     try {
       image = await this.service.resizeResolved(source, call.spec);
@@ -108,8 +121,9 @@ export class ResizedImageResponder {
     redraw: boolean,
   ): ResolvedResizeSpec {
     const { query, headers } = exchange;
+    // The service counts the refusals of resolveSpec; those of specFor are counted here.
     const resolve = () =>
-      this.service.resolveSpec({ ...this.specFor(route, exchange), accept: headers.accept, redraw });
+      this.service.resolveSpec({ ...this.requestedSpec(route, exchange), accept: headers.accept, redraw });
     if (route.signed || this.specFor !== ResizedImageResponder.prototype.specFor) return resolve();
     let specs = this.specs.get(route);
     if (!specs) {
@@ -129,6 +143,29 @@ export class ResizedImageResponder {
       specs.set(key, spec);
     }
     return spec;
+  }
+
+  /** {@link specFor}, counting and logging (at debug: it is the client's mistake) what it refuses. */
+  private requestedSpec(
+    route: ResizedImageOptions,
+    exchange: ImageExchange,
+  ): Omit<ResizeSpec, 'redraw' | 'accept'> {
+    try {
+      return this.specFor(route, exchange);
+    } catch (error) {
+      this.reportRefusal(error, exchange, 'Refused');
+      throw error;
+    }
+  }
+
+  /** Counts a request refused before the service was asked, and logs it at debug: `<what> GET /path: 400 <reason>`. */
+  private reportRefusal(error: unknown, exchange: ImageExchange, what: string, detail?: string): void {
+    const status = error instanceof HttpException ? error.getStatus() : 500;
+    const reason = loggableMessage(error);
+    this.metrics?.emit({ type: 'failed', status, reason });
+    const method = (exchange.request as { method?: unknown }).method;
+    const route = `${typeof method === 'string' ? `${method} ` : ''}${redactAddresses(exchange.path)}`;
+    this.logger.debug(`${what} ${route}: ${status} ${detail ?? reason}`);
   }
 
   /** The spec of this request: the route's, a preset, an allowlisted width, or signed query values. */

@@ -106,6 +106,82 @@ describe('HttpImageSource', () => {
     expect(error.message).not.toContain(String(port));
   });
 
+  // What the logs may say of a failed fetch: its kind and code, never an address or a port.
+  describe('logCause', () => {
+    const noAddress = (text: string | undefined, port?: number) => {
+      expect(text).toBeDefined();
+      expect(text).not.toMatch(/127\.0\.0\.1|::1|\d+\.\d+\.\d+\.\d+/);
+      if (port !== undefined) expect(text).not.toContain(String(port));
+    };
+
+    it('names a refused connection', async () => {
+      const closed = createServer();
+      await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+      const { port } = closed.address() as AddressInfo;
+      await new Promise((resolve) => closed.close(resolve));
+      const error = (await failure(`http://127.0.0.1:${port}/x`)) as UpstreamError;
+      expect(error.logCause).toBe('connection refused (ECONNREFUSED)');
+      noAddress(error.logCause, port);
+    });
+
+    it('names a DNS failure', async () => {
+      // No resolver is asked: the lookup fails the way getaddrinfo does for an unknown name.
+      class NoSuchHost extends SourceAddressPolicy {
+        override readonly lookup = (
+          hostname: string,
+          _options: unknown,
+          callback: (error: NodeJS.ErrnoException | null, address: string, family?: number) => void,
+        ) =>
+          callback(
+            Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), {
+              code: 'ENOTFOUND',
+              hostname,
+            }),
+            '',
+          );
+      }
+      const dns = new HttpImageSource(new NoSuchHost({ allowPrivateNetworks: false }));
+      const error = await dns.fetch('http://no-such-host.invalid/logo.png', limits).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UpstreamError);
+      expect((error as UpstreamError).getStatus()).toBe(502);
+      expect((error as UpstreamError).logCause).toBe('DNS: no such host (ENOTFOUND)');
+    });
+
+    it('names a timeout, with the limit', async () => {
+      const error = (await failure(`${base}/silent`, { timeoutMs: 300 })) as UpstreamTimeoutError;
+      expect(error.logCause).toBe('no complete response within 300 ms (fetchTimeoutMs)');
+    });
+
+    it('names a TLS failure: https to a plain http server', async () => {
+      const port = new URL(base).port;
+      const error = (await failure(`${base.replace('http:', 'https:')}/ok`)) as UpstreamError;
+      expect(error).toBeInstanceOf(UpstreamError);
+      expect(error.logCause).toMatch(/^TLS handshake failed: wrong version number \(EPROTO\)$/);
+      noAddress(error.logCause, Number(port));
+    });
+
+    it('keeps the refused host name on a refusal, but never an address', async () => {
+      const strict = new HttpImageSource(
+        new SourceAddressPolicy({
+          allowedHosts: ['cdn.example.com', 'localhost'],
+          allowPrivateNetworks: false,
+        }),
+      );
+      const hostOf = async (url: string) => {
+        const error = await strict.fetch(url, limits).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(SourceNotAllowedError);
+        return (error as SourceNotAllowedError).refusedHost;
+      };
+      expect(await hostOf('https://evil.example.net/logo.png')).toBe('evil.example.net');
+      // localhost resolves to loopback (from the hosts file), which the policy refuses at lookup.
+      expect(await hostOf(`${base.replace('127.0.0.1', 'localhost')}/ok`)).toBe('localhost');
+      const open = new HttpImageSource(new SourceAddressPolicy({ allowPrivateNetworks: false }));
+      const literal = await open.fetch(`${base}/ok`, limits).catch((e: unknown) => e);
+      expect(literal).toBeInstanceOf(SourceNotAllowedError);
+      expect((literal as SourceNotAllowedError).refusedHost).toBeUndefined();
+    });
+  });
+
   it('gives up with 504 on an origin that never answers, or drips slower than the limit', async () => {
     expect(await failure(`${base}/silent`, { timeoutMs: 300 })).toBeInstanceOf(UpstreamTimeoutError);
     expect(await failure(`${base}/drip`, { timeoutMs: 500 })).toBeInstanceOf(UpstreamTimeoutError);

@@ -3,6 +3,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
 import axios, { type AxiosInstance, isAxiosError, isCancel } from 'axios';
 import {
+  describeErrorCause,
   ImageNotFoundError,
   ImageResizeError,
   SourceNotAllowedError,
@@ -83,15 +84,22 @@ export class HttpImageSource {
       return { body: bytes, declaredContentType: typeof contentType === 'string' ? contentType : undefined };
     } catch (error) {
       body?.destroy();
-      if (timedOut) throw new UpstreamTimeoutError(undefined, { cause: error });
+      const timeout = `no complete response within ${limits.timeoutMs} ms (fetchTimeoutMs)`;
+      if (timedOut) throw new UpstreamTimeoutError(undefined, { cause: error, logCause: timeout });
       if (error instanceof ImageResizeError) throw error;
       const refusal = policyRefusal(error);
-      if (refusal) throw new SourceNotAllowedError(refusal.message, { cause: error });
-      if (isCancel(error)) throw new UpstreamTimeoutError(undefined, { cause: error });
+      if (refusal) {
+        throw new SourceNotAllowedError(refusal.message, {
+          cause: error,
+          refusedHost: (refusal as SourceNotAllowedError).refusedHost,
+        });
+      }
+      if (isCancel(error)) throw new UpstreamTimeoutError(undefined, { cause: error, logCause: timeout });
       if (isAxiosError(error) && error.code === 'ERR_FR_TOO_MANY_REDIRECTS') {
         throw new UpstreamError('Image source redirected too many times', { cause: error });
       }
-      throw new UpstreamError(undefined, { cause: error });
+      // The socket's own message names the address and port: the logs get its kind and code only.
+      throw new UpstreamError(undefined, { cause: error, logCause: describeErrorCause(error) });
     } finally {
       clearTimeout(timer);
     }
@@ -103,14 +111,12 @@ export class HttpImageSource {
  * redirect arrives as a redirection failure whose cause is the refusal).
  */
 function policyRefusal(error: unknown): Error | undefined {
+  let coded: Error | undefined;
   for (let current = error, depth = 0; current instanceof Error && depth < 5; depth++) {
-    if (
-      current instanceof SourceNotAllowedError ||
-      (current as { code?: string }).code === SOURCE_REFUSED_CODE
-    ) {
-      return current;
-    }
+    // The refusal itself, if it is in the chain, carries the refused host; a wrapper only its code.
+    if (current instanceof SourceNotAllowedError) return current;
+    if ((current as { code?: string }).code === SOURCE_REFUSED_CODE) coded ??= current;
     current = (current as { cause?: unknown }).cause;
   }
-  return undefined;
+  return coded;
 }

@@ -104,6 +104,29 @@ describe('SourceAddressPolicy', () => {
     expect(listed.mayUsePrivate('localhost')).toBe(false);
   });
 
+  it('says which host it refused, unless the host is an address (logs may name hosts, never addresses)', () => {
+    const policy = new SourceAddressPolicy({
+      allowedHosts: ['cdn.example.com'],
+      allowPrivateNetworks: false,
+    });
+    expect((refusal(policy, 'https://Evil.Example.net./a.png') as SourceNotAllowedError).refusedHost).toBe(
+      'evil.example.net',
+    );
+    const open = new SourceAddressPolicy({ allowPrivateNetworks: false });
+    for (const text of ['http://10.0.0.5/a.png', 'http://[::1]/a.png', 'http://2130706433/a.png']) {
+      const error = refusal(open, text) as SourceNotAllowedError;
+      expect(error).toBeInstanceOf(SourceNotAllowedError);
+      expect(error.refusedHost).toBeUndefined();
+    }
+  });
+
+  it('names the host refused at lookup', async () => {
+    const policy = new SourceAddressPolicy({ allowPrivateNetworks: false });
+    const error = await new Promise((resolve) => policy.lookup('localhost', { all: true }, resolve));
+    expect(error).toBeInstanceOf(SourceNotAllowedError);
+    expect((error as SourceNotAllowedError).refusedHost).toBe('localhost');
+  });
+
   it('drops non-public addresses at lookup, for hosts that may not use them', (done) => {
     const policy = new SourceAddressPolicy({ allowPrivateNetworks: false });
     policy.lookup('localhost', { all: true }, (error, addresses) => {

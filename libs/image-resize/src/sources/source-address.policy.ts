@@ -32,8 +32,11 @@ function normaliseHost(host: string): string {
   return lower.startsWith('[') && lower.endsWith(']') ? lower.slice(1, -1) : lower;
 }
 
-function refused(message: string): SourceNotAllowedError & { code: string } {
-  return Object.assign(new SourceNotAllowedError(message), { code: SOURCE_REFUSED_CODE });
+/** A refusal; `host` is kept for debug logs unless it is an address (see {@link SourceNotAllowedError.refusedHost}). */
+function refused(message: string, host?: string): SourceNotAllowedError & { code: string } {
+  return Object.assign(new SourceNotAllowedError(message, { refusedHost: host }), {
+    code: SOURCE_REFUSED_CODE,
+  });
 }
 
 type LookupCallback = (
@@ -70,9 +73,9 @@ export class SourceAddressPolicy {
   checkUrl(url: URL): void {
     if (!ALLOWED_PROTOCOLS.has(url.protocol)) throw refused('Image source URL must use http or https');
     const host = normaliseHost(url.hostname);
-    if (!this.isHostAllowed(host)) throw refused('Image source host is not allowed');
+    if (!this.isHostAllowed(host)) throw refused('Image source host is not allowed', host);
     if (ipaddr.isValid(host) && !isPublicAddress(host) && !this.mayUsePrivate(host)) {
-      throw refused('Image source address is not allowed');
+      throw refused('Image source address is not allowed', host);
     }
   }
 
@@ -107,7 +110,10 @@ export class SourceAddressPolicy {
         ? addresses
         : addresses.filter((entry) => isPublicAddress(entry.address));
       if (usable.length === 0) {
-        return callback(refused('Image source address is not allowed'), requested.all ? [] : '');
+        return callback(
+          refused('Image source address is not allowed', normaliseHost(hostname)),
+          requested.all ? [] : '',
+        );
       }
       if (requested.all) return callback(null, usable);
       callback(null, usable[0].address, usable[0].family);
