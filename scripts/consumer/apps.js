@@ -17,14 +17,10 @@ const NEST_12 = '12.5.1';
 const nest = (version, ...names) => names.map((name) => (version ? `${name}@${version}` : pinned(name)));
 const BASE = () => ['reflect-metadata', 'rxjs', 'sharp'].map(pinned);
 
-const OPTIONAL_PEERS = [
-  'ioredis',
-  'cache-manager',
-  '@nestjs/cache-manager',
-  '@nestjs/terminus',
-  'prom-client',
-  '@nestjs/swagger',
-];
+/** The library's optional peers, as its package.json declares them. */
+const OPTIONAL_PEERS = Object.keys(
+  require(join(root, 'libs', 'image-resize', 'package.json')).peerDependenciesMeta,
+);
 
 const LOGO = `sharp({ create: { width: 600, height: 300, channels: 4, background: '#1d4ed8' } }).png().toBuffer()`;
 

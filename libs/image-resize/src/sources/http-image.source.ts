@@ -43,13 +43,7 @@ export class HttpImageSource {
   }
 
   async fetch(url: string, limits: HttpFetchLimits): Promise<LoadedSource> {
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      throw new SourceNotAllowedError('Image source URL is not valid');
-    }
-    this.policy.checkUrl(parsed);
+    const parsed = this.policy.parseUrl(url);
     const controller = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {

@@ -70,6 +70,18 @@ export class SourceAddressPolicy {
   }
 
   /** Throws a 403 {@link SourceNotAllowedError} when the URL's scheme or host may not be fetched. */
+  /** Parses `url` and checks it with {@link checkUrl}. */
+  parseUrl(url: string): URL {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new SourceNotAllowedError('Image source URL is not valid');
+    }
+    this.checkUrl(parsed);
+    return parsed;
+  }
+
   checkUrl(url: URL): void {
     if (!ALLOWED_PROTOCOLS.has(url.protocol)) throw refused('Image source URL must use http or https');
     const host = normaliseHost(url.hostname);

@@ -12,13 +12,16 @@ const SANDBOX = join(ROOT, '.declarations-check');
 const PACKAGE = join(SANDBOX, 'node_modules', 'nestjs-image-resize');
 const APP = join(SANDBOX, 'app', 'main.ts');
 
+/** The library's optional peers as its package.json declares them, and a store an app may add. */
 const OPTIONAL_PEERS = [
-  'ioredis',
+  ...Object.keys(
+    (
+      JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
+        peerDependenciesMeta: object;
+      }
+    ).peerDependenciesMeta,
+  ),
   'cache-manager',
-  '@nestjs/cache-manager',
-  '@nestjs/terminus',
-  'prom-client',
-  '@nestjs/swagger',
   'cache-manager-ioredis-yet',
 ];
 const hidden = (path: string) =>

@@ -2,7 +2,6 @@ import { readFile } from 'node:fs/promises';
 import {
   ImageNotFoundError,
   ImageResizeConfigError,
-  SourceNotAllowedError,
   SourceTooLargeError,
 } from '../errors/image-resize.errors';
 import type { ResolvedImageResizeOptions } from '../interfaces/image-resize-options.interface';
@@ -52,13 +51,7 @@ export class FixtureImageSourceLoader implements ImageSourceLoader {
   }
 
   private async fromFixture(url: string): Promise<LoadedSource> {
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      throw new SourceNotAllowedError('Image source URL is not valid');
-    }
-    this.policy.checkUrl(parsed);
+    const parsed = this.policy.parseUrl(url);
     const fixture = this.lookup(parsed);
     if (fixture === undefined) throw new ImageNotFoundError('Image source not found');
     const body = typeof fixture === 'string' ? await readFixture(fixture, parsed.href) : fixture;
