@@ -47,6 +47,12 @@ export const DEFAULT_FETCH_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_REDIRECTS = 3;
 /** Default `maxInputPixels`: 40 megapixels. */
 export const DEFAULT_MAX_INPUT_PIXELS = 40_000_000;
+/** Default `maxSourceBytesInFlight`: 64 MiB of sources downloaded or held at once. */
+export const DEFAULT_MAX_SOURCE_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
+/** Default `maxDecodedBytes`: a 40 MP image at 8-bit RGBA. */
+export const DEFAULT_MAX_DECODED_BYTES = 160_000_000;
+/** Default `maxJpegScans`: far above what cameras and encoders write (about 10 for a progressive JPEG). */
+export const DEFAULT_MAX_JPEG_SCANS = 100;
 /** Default `maxAnimationFrames`. */
 export const DEFAULT_MAX_ANIMATION_FRAMES = 1000;
 /** Default `processingTimeoutMs`: 10 s. */

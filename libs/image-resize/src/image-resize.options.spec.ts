@@ -1,4 +1,6 @@
-import { availableParallelism } from 'node:os';
+import { mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ImageResizeConfigError } from './errors/image-resize.errors';
 import { resolveImageResizeOptions } from './image-resize.options';
 
@@ -13,9 +15,12 @@ describe('resolveImageResizeOptions', () => {
       keyPrefix: 'image_resize_',
       allowRedraw: false,
       maxSourceBytes: 20 * 1024 * 1024,
+      maxSourceBytesInFlight: 64 * 1024 * 1024,
       fetchTimeoutMs: 10_000,
       sources: { allowPrivateNetworks: false, maxRedirects: 3 },
       maxInputPixels: 40_000_000,
+      maxDecodedBytes: 160_000_000,
+      maxJpegScans: 100,
       maxAnimationFrames: 1000,
       processingTimeoutMs: 10_000,
       allowSvg: false,
@@ -207,6 +212,42 @@ describe('resolveImageResizeOptions', () => {
     expect(attempt).toThrow(
       `option "sources.allowPrivateNetworks" lists "${entry}" with a port: drop the port ("${host}")`,
     );
+  });
+
+  it('takes sources.fileRoot as a real folder, and refuses what is not one', () => {
+    const root = mkdtempSync(join(tmpdir(), 'file-root-'));
+    try {
+      const link = `${root}-link`;
+      symlinkSync(root, link);
+      try {
+        expect(resolveImageResizeOptions({ sources: { fileRoot: link } }).sources.fileRoot).toBe(
+          realpathSync(root),
+        );
+      } finally {
+        rmSync(link);
+      }
+      writeFileSync(join(root, 'file.png'), 'x');
+      expect(() => resolveImageResizeOptions({ sources: { fileRoot: join(root, 'file.png') } })).toThrow(
+        /option "sources.fileRoot" must be a folder \(got a string ".*file.png", which is not a folder\)/,
+      );
+      expect(() => resolveImageResizeOptions({ sources: { fileRoot: join(root, 'missing') } })).toThrow(
+        /option "sources.fileRoot" must be an existing folder/,
+      );
+      expect(() => resolveImageResizeOptions({ sources: { fileRoot: 3 as unknown as string } })).toThrow(
+        'option "sources.fileRoot" must be the path of a folder (got the number 3)',
+      );
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a budget of source bytes in flight smaller than one source', () => {
+    expect(() => resolveImageResizeOptions({ maxSourceBytes: 1000, maxSourceBytesInFlight: 999 })).toThrow(
+      /option "maxSourceBytesInFlight" must be at least "maxSourceBytes" \(1000\)/,
+    );
+    expect(resolveImageResizeOptions({ maxSourceBytes: 1000, maxSourceBytesInFlight: 1000 })).toMatchObject({
+      maxSourceBytesInFlight: 1000,
+    });
   });
 
   it('refuses a port in allowedHosts too, and keeps IPv6 addresses, which have colons of their own', () => {

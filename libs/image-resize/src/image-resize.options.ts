@@ -1,3 +1,4 @@
+import { realpathSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import {
   DEFAULT_MAX_QUEUE,
@@ -7,6 +8,9 @@ import {
   DEFAULT_HOT_CACHE_MAX_BYTES,
   DEFAULT_KEY_PREFIX,
   DEFAULT_MAX_ANIMATION_FRAMES,
+  DEFAULT_MAX_DECODED_BYTES,
+  DEFAULT_MAX_JPEG_SCANS,
+  DEFAULT_MAX_SOURCE_BYTES_IN_FLIGHT,
   DEFAULT_MAX_INPUT_PIXELS,
   DEFAULT_MAX_OUTPUT_DIMENSION,
   DEFAULT_MAX_REDIRECTS,
@@ -33,9 +37,12 @@ const KNOWN_OPTIONS = new Set<string>([
   'keyPrefix',
   'allowRedraw',
   'maxSourceBytes',
+  'maxSourceBytesInFlight',
   'fetchTimeoutMs',
   'sources',
   'maxInputPixels',
+  'maxDecodedBytes',
+  'maxJpegScans',
   'maxAnimationFrames',
   'processingTimeoutMs',
   'concurrency',
@@ -166,15 +173,15 @@ function resolveSources(value: unknown): ResolvedImageResizeOptions['sources'] {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw refuse(
       'sources',
-      'an object { allowedHosts?, allowPrivateNetworks?, maxRedirects? }',
+      'an object { allowedHosts?, allowPrivateNetworks?, maxRedirects?, fileRoot? }',
       describeValue(value),
     );
   }
   const sources = value as Record<string, unknown>;
   for (const key of Object.keys(sources)) {
-    if (!['allowedHosts', 'allowPrivateNetworks', 'maxRedirects'].includes(key)) {
+    if (!['allowedHosts', 'allowPrivateNetworks', 'maxRedirects', 'fileRoot'].includes(key)) {
       throw new ImageResizeConfigError(
-        `unknown option "sources.${key}"; known options are: allowedHosts, allowPrivateNetworks, maxRedirects`,
+        `unknown option "sources.${key}"; known options are: allowedHosts, allowPrivateNetworks, maxRedirects, fileRoot`,
       );
     }
   }
@@ -187,7 +194,26 @@ function resolveSources(value: unknown): ResolvedImageResizeOptions['sources'] {
         ? allowPrivate
         : hostList('sources.allowPrivateNetworks', allowPrivate),
     maxRedirects: positiveInteger('sources.maxRedirects', sources.maxRedirects, DEFAULT_MAX_REDIRECTS, 0),
+    fileRoot: resolveFileRoot(sources.fileRoot),
   };
+}
+
+/** `sources.fileRoot` as an absolute path without symbolic links; it must be an existing folder. */
+function resolveFileRoot(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw refuse('sources.fileRoot', 'the path of a folder', describeValue(value));
+  }
+  let real: string;
+  try {
+    real = realpathSync(value);
+  } catch {
+    throw refuse('sources.fileRoot', 'an existing folder', `${describeValue(value)} that does not exist`);
+  }
+  if (!statSync(real).isDirectory()) {
+    throw refuse('sources.fileRoot', 'a folder', `${describeValue(value)}, which is not a folder`);
+  }
+  return real;
 }
 
 function resolveHotCache(value: unknown, redis: unknown): ResolvedImageResizeOptions['hotCache'] {
@@ -338,6 +364,16 @@ export function resolveImageResizeOptions(
   if (typeof allowRedraw !== 'boolean' && typeof allowRedraw !== 'function') {
     throw refuse('allowRedraw', 'a boolean or a function (request) => boolean', describeValue(allowRedraw));
   }
+  if (
+    opts.maxSourceBytesInFlight !== undefined &&
+    opts.maxSourceBytesInFlight < (opts.maxSourceBytes ?? DEFAULT_MAX_SOURCE_BYTES)
+  ) {
+    throw refuse(
+      'maxSourceBytesInFlight',
+      `at least "maxSourceBytes" (${opts.maxSourceBytes ?? DEFAULT_MAX_SOURCE_BYTES}), or no source of that size could ever load`,
+      describeValue(opts.maxSourceBytesInFlight),
+    );
+  }
   const allowSvg = opts.allowSvg ?? false;
   if (typeof allowSvg !== 'boolean') throw refuse('allowSvg', 'a boolean', describeValue(allowSvg));
   checkSigning(opts.signing);
@@ -356,9 +392,16 @@ export function resolveImageResizeOptions(
     keyPrefix,
     allowRedraw,
     maxSourceBytes: positiveInteger('maxSourceBytes', opts.maxSourceBytes, DEFAULT_MAX_SOURCE_BYTES),
+    maxSourceBytesInFlight: positiveInteger(
+      'maxSourceBytesInFlight',
+      opts.maxSourceBytesInFlight,
+      DEFAULT_MAX_SOURCE_BYTES_IN_FLIGHT,
+    ),
     fetchTimeoutMs: positiveInteger('fetchTimeoutMs', opts.fetchTimeoutMs, DEFAULT_FETCH_TIMEOUT_MS),
     sources: resolveSources(opts.sources),
     maxInputPixels: positiveInteger('maxInputPixels', opts.maxInputPixels, DEFAULT_MAX_INPUT_PIXELS),
+    maxDecodedBytes: positiveInteger('maxDecodedBytes', opts.maxDecodedBytes, DEFAULT_MAX_DECODED_BYTES),
+    maxJpegScans: positiveInteger('maxJpegScans', opts.maxJpegScans, DEFAULT_MAX_JPEG_SCANS),
     maxAnimationFrames: positiveInteger(
       'maxAnimationFrames',
       opts.maxAnimationFrames,

@@ -99,6 +99,12 @@ export interface ImageSourcesOptions {
   allowPrivateNetworks?: boolean | string[];
   /** Redirects followed; each must pass the same checks. Default 3. */
   maxRedirects?: number;
+  /**
+   * Folder that `path` sources must lie in. When set, a path that resolves outside it (symbolic links
+   * followed) is refused with 403. Absent: any path the process can read (paths are the application's,
+   * never a client's).
+   */
+  fileRoot?: string;
 }
 
 /** Extra `Cache-Control` directives. */
@@ -165,12 +171,25 @@ export interface ImageResizeModuleOptions {
   allowRedraw?: boolean | ((request: RedrawRequest) => boolean);
   /** Most bytes read from a source (URL, stream, file). Default 20 MiB. */
   maxSourceBytes?: number;
-  /** Milliseconds allowed for fetching a URL source, body included. Default 10000. */
+  /**
+   * Most source bytes being downloaded or held for resizing at once, in this process. A source that
+   * does not fit gets 503 with `Retry-After` before its body is read. Default 64 MiB.
+   */
+  maxSourceBytesInFlight?: number;
+  /** Milliseconds allowed for loading a source (a URL with its body, a stream, a file). Default 10000. */
   fetchTimeoutMs?: number;
   /** Which remote sources may be fetched: host allowlist, private networks, redirects. */
   sources?: ImageSourcesOptions;
   /** Most pixels (width x height) of an original, checked from its header before decoding. Default 40 MP. */
   maxInputPixels?: number;
+  /**
+   * Most bytes an original may take once decoded (width x height x frames x channels x bytes per
+   * sample: a 16-bit or 10-bit original counts twice), checked from its header before decoding.
+   * Default 160 MB (a 40 MP image at 8-bit RGBA).
+   */
+  maxDecodedBytes?: number;
+  /** Most scans a JPEG original may have (progressive JPEGs from cameras and encoders have about 10). Default 100. */
+  maxJpegScans?: number;
   /** Most frames (pages) an original may have. Default 1000. */
   maxAnimationFrames?: number;
   /** Milliseconds allowed for decoding, resizing and encoding one image. Default 10000. */
@@ -214,9 +233,18 @@ export interface ResolvedImageResizeOptions {
   keyPrefix: string;
   allowRedraw: boolean | ((request: RedrawRequest) => boolean);
   maxSourceBytes: number;
+  maxSourceBytesInFlight: number;
   fetchTimeoutMs: number;
-  sources: { allowedHosts?: string[]; allowPrivateNetworks: boolean | string[]; maxRedirects: number };
+  sources: {
+    allowedHosts?: string[];
+    allowPrivateNetworks: boolean | string[];
+    maxRedirects: number;
+    /** Absolute, without symbolic links. */
+    fileRoot?: string;
+  };
   maxInputPixels: number;
+  maxDecodedBytes: number;
+  maxJpegScans: number;
   maxAnimationFrames: number;
   processingTimeoutMs: number;
   concurrency: number;
