@@ -35,6 +35,9 @@ export default tseslint.config(
     ignores: ['**/*.spec.ts'],
     plugins: { 'import-x': importX },
     rules: {
+      // Nest's internal paths change between majors: what the library needs of them is probed in
+      // decorators/nest-internals.ts instead.
+      'no-restricted-imports': ['error', { patterns: ['@nestjs/*/*'] }],
       'import-x/no-extraneous-dependencies': [
         'error',
         {

@@ -136,7 +136,7 @@ describe('the response parameter counts defaulted parameters', () => {
 
   it('a direct call may pass the defaulted parameter', async () => {
     const moduleRef = await Test.createTestingModule({
-      imports: [ImageResizeModule.forRoot({})],
+      imports: [ImageResizeModule.forRoot()],
       controllers: [DefaultedLogos],
     }).compile();
     const app = moduleRef.createNestApplication({ logger: false });

@@ -83,7 +83,7 @@ describe('@ResizedImage()', () => {
   let app: INestApplication;
   beforeAll(async () => {
     const moduleRef = await Test.createTestingModule({
-      imports: [ImageResizeModule.forRoot({})],
+      imports: [ImageResizeModule.forRoot()],
       controllers: [LogoController],
       providers: [{ provide: APP_INTERCEPTOR, useClass: WrapEverything }],
     }).compile();
@@ -149,7 +149,7 @@ describe('@ResizedImage()', () => {
       }
     }
     const moduleRef = await Test.createTestingModule({
-      imports: [ImageResizeModule.forRoot({})],
+      imports: [ImageResizeModule.forRoot()],
       controllers: [DerivedLogos],
     }).compile();
     const derived = moduleRef.createNestApplication({ logger: false });
@@ -174,7 +174,7 @@ describe('@ResizedImage()', () => {
 
   it('takes a responder of your own in tests, through overrideProvider', async () => {
     const moduleRef = await Test.createTestingModule({
-      imports: [ImageResizeModule.forRoot({})],
+      imports: [ImageResizeModule.forRoot()],
       controllers: [LogoController],
     })
       .overrideProvider(ResizedImageResponder)

@@ -166,6 +166,27 @@ describe('ImageResizeTestingModule', () => {
       }
     });
 
+    it('replaces a registration that a shared module re-exports', async () => {
+      @Module({ imports: [ImageResizeModule.forRoot({ ttl: 60 })], exports: [ImageResizeModule] })
+      class ImagesModule {}
+      @Module({ imports: [ImagesModule], controllers: [LogosController] })
+      class AppModule {}
+
+      const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
+        .overrideModule(findImageResizeModule(AppModule))
+        .useModule(ImageResizeTestingModule.forRoot({ fixtures: { [`${CDN}/wide.png`]: wide } }))
+        .compile();
+      const app = moduleRef.createNestApplication({ logger: false });
+      await app.init();
+      try {
+        const res = await request(app.getHttpServer()).get('/logo/wide');
+        expect(res.status).toBe(200);
+        expect(app.get(ImageResizeRecorder).resizes).toHaveLength(1);
+      } finally {
+        await app.close();
+      }
+    });
+
     it('findImageResizeModule says so when the app does not register ImageResizeModule', () => {
       @Module({})
       class EmptyModule {}

@@ -1,4 +1,4 @@
-import { Module, type Provider } from '@nestjs/common';
+import { type DynamicModule, Module, type Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { CacheManagerImageCache, type CacheManagerLike } from './cache/cache-manager-image.cache';
 import { MemoryImageCache } from './cache/memory-image.cache';
@@ -15,7 +15,11 @@ import {
   IMAGE_RESIZE_REDIS,
   IMAGE_SOURCE_LOADER,
 } from './image-resize.constants';
-import { ConfigurableImageResizeModule, IMAGE_RESIZE_MODULE_OPTIONS } from './image-resize.module-definition';
+import {
+  ConfigurableImageResizeModule,
+  IMAGE_RESIZE_MODULE_OPTIONS,
+  type ImageResizeModuleRootOptions,
+} from './image-resize.module-definition';
 import { resolveImageResizeOptions } from './image-resize.options';
 import { ImageResizeService } from './image-resize.service';
 import { ImageResizeMetrics } from './image-resize.metrics';
@@ -99,4 +103,9 @@ const providers: Provider[] = [
     IMAGE_SOURCE_LOADER,
   ],
 })
-export class ImageResizeModule extends ConfigurableImageResizeModule {}
+export class ImageResizeModule extends ConfigurableImageResizeModule {
+  /** Registers the module with `options` (every field optional; `forRoot()` runs on the defaults). */
+  static override forRoot(options: ImageResizeModuleRootOptions = {}): DynamicModule {
+    return super.forRoot(options);
+  }
+}

@@ -1,11 +1,12 @@
-import { Controller, Get, Next, Param, Query, Res, createParamDecorator } from '@nestjs/common';
+import { Controller, Get, Module, Next, Param, Query, Res, createParamDecorator } from '@nestjs/common';
 // The test may read Nest's internal constants: it checks that the probe finds the same ones.
-import { PATH_METADATA, ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
+import { MODULE_METADATA, PATH_METADATA, ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
 import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
 import {
   checkNestContract,
   isResponseParam,
   isRouteHandler,
+  moduleImports,
   paramIndex,
   responseParamKey,
   routeArgs,
@@ -57,5 +58,14 @@ describe('the contract with Nest (run on the installed Nest)', () => {
     expect(Reflect.getMetadata(ROUTE_ARGS_METADATA, Target, 'method')).toEqual({
       [`${RouteParamtypes.RESPONSE}:0`]: { index: 0, pipes: [] },
     });
+  });
+
+  it('reads module imports where Nest keeps them', () => {
+    class Feature {}
+    @Module({ imports: [Feature] })
+    class Root {}
+    expect(moduleImports(Root)).toEqual(Reflect.getMetadata(MODULE_METADATA.IMPORTS, Root));
+    expect(moduleImports(Root)).toEqual([Feature]);
+    expect(moduleImports(Feature)).toEqual([]);
   });
 });

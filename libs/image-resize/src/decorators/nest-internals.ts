@@ -1,4 +1,4 @@
-import { Get, Next, Param, Res } from '@nestjs/common';
+import { Get, Module, Next, Param, Res } from '@nestjs/common';
 import { ImageResizeConfigError } from '../errors/image-resize.errors';
 
 /*
@@ -19,6 +19,8 @@ interface NestContract {
   nextType: string;
   /** Metadata key (on the method) that makes it a route: its path. */
   pathKey: string | symbol;
+  /** Metadata key (on a module class) of its `imports`. */
+  importsKey: string | symbol;
 }
 
 let contract: NestContract | undefined;
@@ -67,7 +69,21 @@ function nest(): NestContract {
     (key) => !before.has(key) && Reflect.getOwnMetadata(key, method.value as object) === 'probe',
   );
   if (pathKeys.length !== 1) throw fail('@Get() did not record its path on the method');
-  contract = { routeArgsKey, responseType, nextType, pathKey: pathKeys[0] as string | symbol };
+  class Imported {}
+  class ProbeModule {}
+  Module({ imports: [Imported] })(ProbeModule);
+  const importsKeys = Reflect.getOwnMetadataKeys(ProbeModule).filter((key) => {
+    const value: unknown = Reflect.getOwnMetadata(key, ProbeModule);
+    return Array.isArray(value) && value.length === 1 && value[0] === Imported;
+  });
+  if (importsKeys.length !== 1) throw fail('@Module() did not record its imports on the class');
+  contract = {
+    routeArgsKey,
+    responseType,
+    nextType,
+    pathKey: pathKeys[0] as string | symbol,
+    importsKey: importsKeys[0] as string | symbol,
+  };
   return contract;
 }
 
@@ -100,6 +116,11 @@ export function paramIndex(param: string): number {
 /** Whether `method` is a route handler (it carries a path from `@Get()` and the like). */
 export function isRouteHandler(method: unknown): boolean {
   return typeof method === 'function' && Reflect.getOwnMetadata(nest().pathKey, method) !== undefined;
+}
+
+/** The `imports` of a module class's `@Module()`. */
+export function moduleImports(module: object): unknown[] {
+  return (Reflect.getMetadata(nest().importsKey, module) ?? []) as unknown[];
 }
 
 /** Custom parameter decorators' types are strings that may hold ':'; the index follows the last one. */

@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { type DynamicModule, Module, type Provider, type Type } from '@nestjs/common';
-import { MODULE_METADATA } from '@nestjs/common/constants';
 import { MemoryImageCache } from '../cache/memory-image.cache';
 import { ImageResizeConfigError } from '../errors/image-resize.errors';
 import {
@@ -10,6 +9,7 @@ import {
   IMAGE_RESIZE_REDIS,
   IMAGE_SOURCE_LOADER,
 } from '../image-resize.constants';
+import { moduleImports } from '../decorators/nest-internals';
 import { ImageResizeModule } from '../image-resize.module';
 import { IMAGE_RESIZE_MODULE_OPTIONS } from '../image-resize.module-definition';
 import type { ResolvedImageResizeOptions } from '../interfaces/image-resize-options.interface';
@@ -19,14 +19,6 @@ import { FixtureImageSourceLoader, type FixtureLookup } from './fixture-image-so
 import type { ImageFixture, ImageFixtures, ImageResizeTestingOptions } from './image-resize-testing.options';
 import { ImageResizeRecorder } from './image-resize.recorder';
 import { RecordingImageProcessor } from './recording-image.processor';
-
-/** The providers of ImageResizeModule that the testing module replaces. */
-const REPLACED = new Set<unknown>([
-  IMAGE_RESIZE_REDIS,
-  IMAGE_RESIZE_CACHE,
-  IMAGE_PROCESSOR,
-  IMAGE_SOURCE_LOADER,
-]);
 
 /** Options that pick a cache backend: the testing module always keeps images in memory. */
 const BACKEND_OPTIONS = ['redis', 'useCacheManager', 'hotCache'];
@@ -61,9 +53,8 @@ export class ImageResizeTestingModule {
       );
     }
     const lookup = fixtureLookup(fixtures);
-    const base = (Reflect.getMetadata(MODULE_METADATA.PROVIDERS, ImageResizeModule) ?? []) as Provider[];
+    // Providers given here replace ImageResizeModule's own of the same token; the rest are its own.
     const providers: Provider[] = [
-      ...base.filter((provider) => !REPLACED.has(tokenOf(provider))),
       { provide: IMAGE_RESIZE_MODULE_OPTIONS, useValue: moduleOptions },
       { provide: IMAGE_RESIZE_REDIS, useValue: null },
       {
@@ -89,16 +80,9 @@ export class ImageResizeTestingModule {
         inject: [IMAGE_RESIZE_OPTIONS, FixtureImageSourceLoader, ImageResizeRecorder],
       },
     ];
-    return {
-      module: ImageResizeTestingModule,
-      global: isGlobal,
-      imports: (Reflect.getMetadata(MODULE_METADATA.IMPORTS, ImageResizeModule) ?? []) as DynamicModule[],
-      providers,
-      exports: [
-        ...((Reflect.getMetadata(MODULE_METADATA.EXPORTS, ImageResizeModule) ?? []) as unknown[]),
-        ImageResizeRecorder,
-      ] as DynamicModule['exports'],
-    };
+    // A registration of ImageResizeModule itself, so that a module re-exporting ImageResizeModule
+    // still finds it where the app's registration was.
+    return { module: ImageResizeModule, global: isGlobal, providers, exports: [ImageResizeRecorder] };
   }
 }
 
@@ -130,10 +114,7 @@ export function findImageResizeModule(root: Type<unknown> | DynamicModule): Type
       found.add(module as Type<unknown> | DynamicModule);
       return;
     }
-    const imports = [
-      ...((Reflect.getMetadata(MODULE_METADATA.IMPORTS, type) ?? []) as unknown[]),
-      ...(dynamic?.imports ?? []),
-    ];
+    const imports = [...moduleImports(type), ...(dynamic?.imports ?? [])];
     imports.forEach(visit);
   };
   visit(root);
@@ -168,10 +149,6 @@ function fixtureLookup(fixtures: ImageFixtures | undefined): FixtureLookup {
   }
   // Keys and requested URLs compare in their WHATWG form, as the library's cache keys do.
   return (url) => byUrl.get(url.href);
-}
-
-function tokenOf(provider: Provider): unknown {
-  return typeof provider === 'function' ? provider : provider.provide;
 }
 
 function isDynamicModule(module: unknown): module is DynamicModule {
