@@ -2,7 +2,7 @@
 // Builds the library and packs it into nestjs-image-resize-<version>.tgz at the repository root.
 // The tarball's absolute path is printed as the last line.
 const { execFileSync } = require('node:child_process');
-const { copyFileSync, readFileSync } = require('node:fs');
+const { readFileSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 
 const root = join(__dirname, '..');
@@ -39,11 +39,23 @@ function relativeLinks(markdown) {
   return found;
 }
 
+/**
+ * The README as the package shows it: without the parts between `<!-- repository-only ... -->` and
+ * `<!-- /repository-only -->` (how to run the example app and the tests of this repository).
+ */
+function packageReadme(markdown) {
+  const opened = (markdown.match(/<!-- repository-only\b/g) ?? []).length;
+  const closed = (markdown.match(/<!-- \/repository-only -->/g) ?? []).length;
+  if (opened !== closed)
+    throw new Error(`README.md: ${opened} repository-only parts opened, ${closed} closed`);
+  return markdown.replace(/<!-- repository-only\b[^]*?<!-- \/repository-only -->\n*/g, '');
+}
+
 function main() {
   execFileSync(npm, ['run', 'build:lib'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
-  // The package carries the repository's README as its own.
+  // The package carries the repository's README as its own, less what is about the repository.
   const readme = join(libDir, 'README.md');
-  copyFileSync(join(root, 'README.md'), readme);
+  writeFileSync(readme, packageReadme(readFileSync(join(root, 'README.md'), 'utf8')));
   // On npmjs.com and in node_modules there is no repository around the README: a relative link breaks.
   const broken = relativeLinks(readFileSync(readme, 'utf8'));
   if (broken.length > 0) {
@@ -64,4 +76,4 @@ function main() {
 
 if (require.main === module) main();
 
-module.exports = { relativeLinks };
+module.exports = { relativeLinks, packageReadme };
