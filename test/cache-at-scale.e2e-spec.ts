@@ -179,6 +179,7 @@ describe('Redis outages', () => {
       reachable: false,
       inFlight: 0,
       queued: 0,
+      sourceBytesInFlight: 0,
     });
     expect(logger.warnings.filter((line) => /Redis/.test(line))).toEqual([
       expect.stringMatching(/^Redis unavailable, serving images without the cache/),

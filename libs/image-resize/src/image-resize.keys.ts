@@ -1,11 +1,22 @@
 import { createHash } from 'node:crypto';
 import type { ImageCacheKey } from './interfaces/image-cache.interface';
 import { DEFAULT_ENCODERS } from './image-resize.constants';
+import type { ResolvedEncoderOptions } from './interfaces/image-resize-options.interface';
 import type { OutputFormat, ResolvedResizeSpec } from './interfaces/resize-spec.interface';
 import { InvalidResizeSpecError } from './errors/image-resize.errors';
 
-/** Characters a cacheKey may contain: none of them can appear in the suffix of a group key. */
+/**
+ * Characters a cacheKey may contain: none of them can appear in the suffix of a group key, and
+ * {@link DERIVED_KEY_SEPARATOR} is not one of them.
+ */
 const CACHE_KEY_PATTERN = /^[\w.:/@+-]{1,200}$/;
+
+/**
+ * Separates the kind of a derived cacheKey from its hash. It is outside the cacheKey alphabet, so no
+ * cacheKey given by an application (or by a caller through it) can name a derived key; and it is
+ * none of the characters the key layout gives a meaning to (`_`, `#`, `{`, `}`, a space).
+ */
+const DERIVED_KEY_SEPARATOR = '~';
 
 /** Checks a cacheKey given by the application; throws a 400 {@link InvalidResizeSpecError} otherwise. */
 export function assertCacheKey(cacheKey: string): string {
@@ -17,27 +28,34 @@ export function assertCacheKey(cacheKey: string): string {
   return cacheKey;
 }
 
-/** A cacheKey derived from content or a locator: `<kind>_<sha256 prefix>`. */
+/**
+ * A cacheKey derived from content or a locator: `<kind>~<sha256 prefix>`, which
+ * {@link assertCacheKey} refuses, so that a derived key and a given one never collide.
+ */
 export function hashedCacheKey(kind: 'url' | 'buf' | 'file', ...parts: (string | Buffer)[]): string {
   const hash = createHash('sha256');
   for (const part of parts) hash.update(part).update('\0');
-  return `${kind}_${hash.digest('hex').slice(0, 40)}`;
+  return `${kind}${DERIVED_KEY_SEPARATOR}${hash.digest('hex').slice(0, 40)}`;
 }
 
 /**
  * The keys of one variant: `<prefix><cacheKey>_<w>_<h>_<format>`, followed by every other field
  * that changes the bytes, each only when it differs from its default: `_<fit>`, `_p-<position>`,
- * `_bg<hex>`, `_up` / `_noup` (enlargement), `_q<quality>`, `_pal`, `_anim`. A negotiated format that fell
- * back to PNG-or-JPEG-by-transparency is written `fallback`. The group key of the cacheKey
- * ends in `#variants` and the lock of a variant in `#lock`, which no variant key can contain.
+ * `_bg<hex>`, `_up` / `_noup` (enlargement), `_q<quality>`, `_e<effort>`, `_pal`, `_anim`. A negotiated
+ * format that fell back to PNG-or-JPEG-by-transparency is written `fallback`, and its key names the
+ * settings of both (JPEG's quality, PNG's palette). The group key of the cacheKey ends in `#variants`
+ * and the lock of a variant in `#lock`, which no variant key can contain.
  *
  * With `hashTag` (Redis Cluster) the cacheKey is written `{cacheKey}`, so that every key of one
  * cacheKey lands in one hash slot and the group's operations stay on one node.
+ *
+ * @param encoders the module's encoder settings: what the processor uses where the spec says nothing
  */
 export function variantKey(
   prefix: string,
   cacheKey: string,
   spec: ResolvedResizeSpec,
+  encoders: ResolvedEncoderOptions,
   hashTag = false,
 ): ImageCacheKey {
   const format = spec.alphaFallback ? 'fallback' : spec.format;
@@ -47,9 +65,11 @@ export function variantKey(
   if (spec.background !== undefined) key += `_bg${spec.background.slice(1)}`;
   if (spec.withoutEnlargement !== (spec.fit === 'inside')) key += spec.withoutEnlargement ? '_noup' : '_up';
   // Settings at their built-in defaults stay out of the key: a route that says quality 80 for JPEG
-  // shares the entry of one that says nothing, and changing a module default makes new keys.
-  const builtIn = spec.alphaFallback ? undefined : DEFAULT_QUALITY[spec.format];
-  if (spec.quality !== undefined && spec.quality !== builtIn) key += `_q${spec.quality}`;
+  // shares the entry of one that says nothing, and changing a module default makes new keys. A
+  // fallback's quality is JPEG's (PNG has none), taken from the module when the spec has none.
+  const quality = spec.alphaFallback ? (spec.quality ?? encoders.jpeg.quality) : spec.quality;
+  const builtIn = DEFAULT_QUALITY[spec.alphaFallback ? 'jpeg' : spec.format];
+  if (quality !== undefined && quality !== builtIn) key += `_q${quality}`;
   if (spec.format === 'avif' && !spec.alphaFallback && spec.effort !== DEFAULT_ENCODERS.avif.effort) {
     key += `_e${spec.effort}`;
   }

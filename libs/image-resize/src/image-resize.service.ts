@@ -1,5 +1,3 @@
-import { stat } from 'node:fs/promises';
-import { resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
 import { HttpException, Inject, Injectable, Logger } from '@nestjs/common';
 import etag from 'etag';
@@ -12,15 +10,17 @@ import {
   IMAGE_SOURCE_LOADER,
 } from './image-resize.constants';
 import {
-  ImageNotFoundError,
   ImageResizeConfigError,
   ImageResizeError,
   loggableMessage,
   SourceNotAllowedError,
 } from './errors/image-resize.errors';
-import { UrlSigner } from './signing/url-signer';
+import { type SignUrlOptions, UrlSigner } from './signing/url-signer';
 import { ImageResizeMetrics } from './image-resize.metrics';
 import { ResizeQueue } from './processors/resize.queue';
+import { FileImageSource } from './sources/file-image.source';
+import { SourceByteBudget } from './sources/source-byte.budget';
+import { sourceTimeoutError } from './sources/source-deadline';
 import { assertCacheKey, groupKey, hashedCacheKey, variantKey } from './image-resize.keys';
 import { isRedisClusterConfig } from './image-resize.options';
 import { resolveResizeSpec } from './resize-spec.resolver';
@@ -43,6 +43,15 @@ export interface ImageResizeHealth {
   inFlight: number;
   /** Resizes waiting for a free slot (`concurrency`): the queue depth. */
   queued: number;
+  /** Source bytes being loaded or held for a resize now, out of `maxSourceBytesInFlight`. */
+  sourceBytesInFlight: number;
+}
+
+/** A loaded source and its share of the admission budget, held until its resize has ended. */
+interface HeldSource {
+  loaded: LoadedSource;
+  /** Gives its bytes back to the budget; idempotent. */
+  release(): void;
 }
 
 /** How often an instance waiting for another one's result looks into the cache. */
@@ -69,6 +78,10 @@ export class ImageResizeService {
   private writesFailing = false;
   private readonly signer?: UrlSigner;
   private readonly queue: ResizeQueue;
+  /** `maxSourceBytesInFlight`: bytes of the sources being loaded or held. */
+  private readonly sourceBytes: SourceByteBudget;
+  /** Checks `path` sources for derived cache keys exactly as the default loader reads them. */
+  private readonly files: FileImageSource;
   /** `Accept` header -> negotiated format; clients send the same few headers over and over. */
   private readonly negotiated = new LRUCache<string, 'avif' | 'webp' | 'none'>({ max: 256 });
   private readonly negotiate = (accept: string | undefined): 'avif' | 'webp' | undefined => {
@@ -91,6 +104,8 @@ export class ImageResizeService {
     this.hashTags = isRedisClusterConfig(options.redis);
     this.signer = options.signing && new UrlSigner(options.signing.keys);
     this.queue = new ResizeQueue(options.concurrency, options.maxQueue);
+    this.sourceBytes = new SourceByteBudget(options.maxSourceBytesInFlight);
+    this.files = new FileImageSource(options.sources.fileRoot);
   }
 
   /**
@@ -181,6 +196,7 @@ export class ImageResizeService {
       reachable,
       inFlight: this.inflight.size,
       queued: this.queue.depth,
+      sourceBytesInFlight: this.sourceBytes.inFlight,
     };
   }
 
@@ -189,18 +205,18 @@ export class ImageResizeService {
     resolved: ResolvedResizeSpec,
   ): Promise<ResizedImageResult> {
     const descriptor = toDescriptor(source);
-    let preloaded: LoadedSource | undefined;
+    let preloaded: HeldSource | undefined;
     let cacheKey = resolved.cacheKey ?? descriptor.cacheKey;
     if (cacheKey !== undefined) {
       assertCacheKey(cacheKey);
     } else if (descriptor.stream !== undefined) {
       // A stream can only be named by its content, so it is read before the lookup.
-      preloaded = await this.loader.load(descriptor);
-      cacheKey = hashedCacheKey('buf', preloaded.body);
+      preloaded = await this.loadAdmitted(descriptor);
+      cacheKey = hashedCacheKey('buf', preloaded.loaded.body);
     } else {
-      cacheKey = await derivedCacheKey(descriptor);
+      cacheKey = await derivedCacheKey(descriptor, this.files);
     }
-    const ref = variantKey(this.options.keyPrefix, cacheKey, resolved, this.hashTags);
+    const ref = variantKey(this.options.keyPrefix, cacheKey, resolved, this.options.encoders, this.hashTags);
 
     let status: CacheStatus = 'MISS';
     if (resolved.redraw) {
@@ -238,16 +254,22 @@ export class ImageResizeService {
 
   /**
    * A signed URL for a `signed: true` route: `path` with `params` (e.g. `{ w: 320, h: 320, format:
-   * 'webp' }`) and their HMAC signature, made with the first of the module's `signing.keys`.
+   * 'webp' }`) and their HMAC signature, made with the first of the module's `signing.keys`. With
+   * `{ expiresIn }` (seconds) or `{ expiresAt }` (a Date), the URL carries a signed `exp` and is
+   * refused with 403 from then on; without, it is valid as long as its key is in `signing.keys`.
    *
-   * @example `<img src="${images.signUrl('/logos/acme', { w: 320, h: 320 })}">`
+   * @example `<img src="${images.signUrl('/logos/acme', { w: 320, h: 320 }, { expiresIn: 3600 })}">`
    * @throws ImageResizeConfigError when the module has no `signing` option
+   * @throws RangeError or TypeError for an expiry that is not clear (see {@link UrlSigner.sign})
    */
-  signUrl(path: string, params: Record<string, string | number | boolean>): string {
-    return this.requireSigner().sign(path, params);
+  signUrl(path: string, params: Record<string, string | number | boolean>, options?: SignUrlOptions): string {
+    return this.requireSigner().sign(path, params, options);
   }
 
-  /** Whether `query` carries a valid signature of `path` and its other parameters, by any signing key. */
+  /**
+   * Whether `query` carries a valid signature of `path` and its other parameters, by any signing
+   * key, and has not expired (its `exp`, if any, is still ahead).
+   */
   verifySignedUrl(path: string, query: Record<string, unknown>): boolean {
     return this.requireSigner().verify(path, query);
   }
@@ -278,7 +300,7 @@ export class ImageResizeService {
    */
   private async produceOnceAcrossInstances(
     descriptor: ImageSourceDescriptor,
-    preloaded: LoadedSource | undefined,
+    preloaded: HeldSource | undefined,
     spec: ResolvedResizeSpec,
     ref: ImageCacheKey,
   ): Promise<ResizedImageResult> {
@@ -314,16 +336,67 @@ export class ImageResizeService {
     }
   }
 
+  /** Loads the source (unless it was), resizes it, and gives its bytes back to the budget at the end. */
   private async produce(
     descriptor: ImageSourceDescriptor,
-    preloaded: LoadedSource | undefined,
+    preloaded: HeldSource | undefined,
     spec: ResolvedResizeSpec,
     ref: ImageCacheKey,
     status: CacheStatus,
     store: boolean,
   ): Promise<ResizedImageResult> {
     const started = Date.now();
-    const loaded = preloaded ?? (await this.loader.load(descriptor));
+    const held = preloaded ?? (await this.loadAdmitted(descriptor));
+    try {
+      return await this.resizeLoaded(held.loaded, spec, ref, status, store, started);
+    } finally {
+      held.release();
+    }
+  }
+
+  /**
+   * Loads a source within its deadline (`fetchTimeoutMs`) and the admission budget
+   * (`maxSourceBytesInFlight`): the loader reserves bytes before it reads them, and what it returns
+   * stays reserved, at its real size, until `release()`. A loader that has not answered at the
+   * deadline is told to stop (its signal) and the miss fails with 504 at once, freeing its cacheKey.
+   * Buffer sources were in memory before the call: they are not counted.
+   */
+  private async loadAdmitted(descriptor: ImageSourceDescriptor): Promise<HeldSource> {
+    const reservation = this.sourceBytes.open();
+    const timeoutMs = this.options.fetchTimeoutMs;
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        const timeout = sourceTimeoutError(descriptor, timeoutMs);
+        controller.abort(timeout);
+        reject(timeout);
+      }, timeoutMs);
+    });
+    try {
+      const loaded = await Promise.race([
+        this.loader.load(descriptor, { signal: controller.signal, reservation }),
+        deadline,
+      ]);
+      if (descriptor.buffer === undefined) reservation.settle(loaded.body.length);
+      return { loaded, release: () => reservation.release() };
+    } catch (error) {
+      reservation.release();
+      descriptor.stream?.destroy();
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async resizeLoaded(
+    loaded: LoadedSource,
+    spec: ResolvedResizeSpec,
+    ref: ImageCacheKey,
+    status: CacheStatus,
+    store: boolean,
+    started: number,
+  ): Promise<ResizedImageResult> {
     const processed = await this.queue.run(
       () => this.processor.process(loaded.body, spec),
       (waitMs) => this.metrics.emit({ type: 'queued', waitMs }),
@@ -388,9 +461,13 @@ function toResult(
   };
 }
 
-/** A stream source that the cache made unnecessary is destroyed, so that it holds no file or socket. */
-function releaseUnread(source: ImageSourceDescriptor, preloaded: LoadedSource | undefined): void {
-  if (source.stream && !preloaded) source.stream.destroy();
+/**
+ * A source that the cache made unnecessary: a stream is destroyed, so that it holds no file or
+ * socket; a preloaded one gives its bytes back to the budget.
+ */
+function releaseUnread(source: ImageSourceDescriptor, preloaded: HeldSource | undefined): void {
+  if (preloaded) preloaded.release();
+  else source.stream?.destroy();
 }
 
 /** Normalises the four shapes of {@link ImageSource} into a descriptor. */
@@ -420,15 +497,13 @@ function normalisedUrl(url: string): string {
   }
 }
 
-/** A cacheKey for a source that has none: the URL, the file's identity, or the bytes, hashed. */
-async function derivedCacheKey(source: ImageSourceDescriptor): Promise<string> {
+/**
+ * A cacheKey for a source that has none: the URL, the file's identity, or the bytes, hashed. A file
+ * is checked as it is read (`sources.fileRoot`, regular files only), so no answer tells more.
+ */
+async function derivedCacheKey(source: ImageSourceDescriptor, files: FileImageSource): Promise<string> {
   if (source.url !== undefined) return hashedCacheKey('url', normalisedUrl(source.url));
   if (source.buffer !== undefined) return hashedCacheKey('buf', source.buffer);
-  const path = resolvePath(source.path as string);
-  try {
-    const info = await stat(path);
-    return hashedCacheKey('file', path, String(info.mtimeMs), String(info.size));
-  } catch (error) {
-    throw new ImageNotFoundError('Image file not found', { cause: error });
-  }
+  const file = await files.identify(source.path as string);
+  return hashedCacheKey('file', file.path, String(file.mtimeMs), String(file.size));
 }

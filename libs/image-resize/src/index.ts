@@ -11,7 +11,13 @@ export {
   type ResizedImageOptions,
   type ResizePreset,
 } from './decorators/resized-image.decorator';
-export { UrlSigner, SIGNATURE_PARAM } from './signing/url-signer';
+export {
+  UrlSigner,
+  SIGNATURE_PARAM,
+  EXPIRY_PARAM,
+  type SignUrlOptions,
+  type UrlSignerOptions,
+} from './signing/url-signer';
 export { negotiateImageFormat } from './image-resize.negotiation';
 export { resolveResizeSpec } from './resize-spec.resolver';
 export { specFromRequest } from './http/request-spec.resolver';
@@ -95,4 +101,8 @@ export type { ImageSource, ImageSourceDescriptor, LoadedSource } from './interfa
 export type { ResizedImageResult, CacheStatus } from './interfaces/resized-image.interface';
 export type { ImageCache, CachedImage, ImageCacheKey } from './interfaces/image-cache.interface';
 export type { ImageProcessor, ProcessedImage } from './interfaces/image-processor.interface';
-export type { ImageSourceLoader } from './interfaces/image-source-loader.interface';
+export type {
+  ImageSourceLoader,
+  SourceBytesReservation,
+  SourceLoadContext,
+} from './interfaces/image-source-loader.interface';

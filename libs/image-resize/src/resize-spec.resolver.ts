@@ -114,7 +114,10 @@ export function resolveResizeSpec(
     // The module's encoder settings, unless the spec says otherwise; PNG has no quality, and a
     // fallback's format (PNG or JPEG) is only known once the image is read.
     quality:
-      spec.quality ?? (alphaFallback || format === 'png' ? undefined : options.encoders[format].quality),
+      format === 'png' && !alphaFallback
+        ? undefined
+        : (spec.quality ??
+          (alphaFallback || format === 'png' ? undefined : options.encoders[format].quality)),
     // Only PNG has a palette; elsewhere the flag would change nothing but the key.
     palette: format === 'png' ? (spec.palette ?? options.encoders.png.palette) : false,
     effort: options.encoders.avif.effort,

@@ -47,6 +47,13 @@ describe('specFromRequest', () => {
   it('takes free sizes only with a valid signature', () => {
     const signed: ResizedImageOptions = { signed: true, format: 'png' };
     expect(() => specFromRequest(signed, { w: '320', h: '320' }, invalid)).toThrow(InvalidSignatureError);
+    expect(() => specFromRequest(signed, { w: '320', h: '320', exp: '1' }, invalid)).toThrow(
+      /invalid or expired signature/,
+    );
+    // The expiry is the signer's business: it is no part of the spec, so it never splits the cache.
+    expect(specFromRequest(signed, { w: '320', h: '200', exp: '1893456060' }, valid)).toEqual(
+      specFromRequest(signed, { w: '320', h: '200' }, valid),
+    );
     expect(
       specFromRequest(signed, { w: '320', h: '200', format: 'webp', q: '70', dpr: '2' }, valid),
     ).toMatchObject({

@@ -22,7 +22,8 @@ function integer(query: QueryValues, name: string): number | undefined {
  * from its allowlist, or — on a `signed` route with a valid signature — sizes from the query. The
  * service checks the result against the module's limits.
  *
- * @param verify whether the request's signature is valid (only asked on `signed` routes)
+ * @param verify whether the request's signature is valid and unexpired (only asked on `signed`
+ *   routes); the expiry (`exp`) is checked there and is no part of the spec
  */
 export function specFromRequest(
   options: ResizedImageOptions,
@@ -32,7 +33,7 @@ export function specFromRequest(
   // eslint-disable-next-line @typescript-eslint/no-unused-vars -- not part of the resize spec
   const { presets, widths, signed, cacheControl, ...route } = options;
   if (signed) {
-    if (!verify()) throw new InvalidSignatureError();
+    if (!verify()) throw new InvalidSignatureError('Missing, invalid or expired signature');
     const dpr = single(query, 'dpr');
     return {
       ...route,

@@ -20,6 +20,7 @@ import type { ResizeSpec, ResolvedResizeSpec } from '../interfaces/resize-spec.i
 import type { ResizedImageResult } from '../interfaces/resized-image.interface';
 import type { ResizedImageOptions } from '../decorators/resized-image.decorator';
 import { specFromRequest } from './request-spec.resolver';
+import { EXPIRY_PARAM } from '../signing/url-signer';
 import type { ImageExchange } from './image-exchange';
 
 /** Resolved specs kept per route; past this many (Accept headers are the clients'), the memo starts over. */
@@ -38,6 +39,8 @@ export class ResizedImageCall {
     readonly exchange: ImageExchange,
     /** The route's `Cache-Control` extras, else the module's. */
     readonly cacheControl: CacheControlOptions,
+    /** When the request's signed URL expires (unix seconds), if it does: no cache may keep it longer. */
+    readonly expiresAt?: number,
   ) {}
 
   /** Answers the request with the image of `source`; `null`/`undefined` is a 404. */
@@ -75,11 +78,15 @@ export class ResizedImageResponder {
   /** Reads one request to the route with options `route`, before its handler runs. */
   prepare(route: ResizedImageOptions, exchange: ImageExchange): ResizedImageCall {
     const redraw = exchange.query.redraw !== undefined && this.isRedrawAllowed(exchange);
+    // Read only once the spec (and so the signature, which covers `exp`) has been checked.
+    const spec = this.resolvedSpec(route, exchange, redraw);
+    const exp = route.signed ? exchange.query[EXPIRY_PARAM] : undefined;
     return new ResizedImageCall(
       this,
-      this.resolvedSpec(route, exchange, redraw),
+      spec,
       exchange,
       route.cacheControl ?? this.options.cacheControl,
+      typeof exp === 'string' ? Number(exp) : undefined,
     );
   }
 
@@ -99,6 +106,11 @@ export class ResizedImageResponder {
         exchange.header('Retry-After', String(error.retryAfterSeconds));
       }
       throw error;
+    }
+    if (call.expiresAt !== undefined) {
+      // A signed URL that expires is kept by clients and CDNs no longer than it is valid.
+      const left = Math.max(0, call.expiresAt - Math.floor(Date.now() / 1000));
+      if (left < image.ttl) image = { ...image, ttl: left };
     }
     this.setHeaders(exchange, image, call.cacheControl);
     if (fresh(exchange.headers, { etag: image.etag })) {

@@ -2,10 +2,16 @@ import 'reflect-metadata';
 import { Get } from '@nestjs/common';
 import { DECORATORS } from '@nestjs/swagger';
 import type { ResizedImageOptions } from '../decorators/resized-image.decorator';
-import { SIGNATURE_PARAM } from '../signing/url-signer';
+import { EXPIRY_PARAM, SIGNATURE_PARAM } from '../signing/url-signer';
 import { documentResizedImageRoute } from './resized-image.openapi';
 
-type Param = { name: string; in: string; required: boolean; schema: Record<string, unknown> };
+type Param = {
+  name: string;
+  in: string;
+  required: boolean;
+  description: string;
+  schema: Record<string, unknown>;
+};
 type Responses = Record<string, { description: string; content?: Record<string, unknown> }>;
 
 /** A route method as Nest sees it, documented by `document` with `spec`. */
@@ -91,6 +97,7 @@ describe('documentResizedImageRoute', () => {
       'q',
       'fit',
       'dpr',
+      EXPIRY_PARAM,
       SIGNATURE_PARAM,
       'redraw',
     ]);
@@ -102,6 +109,8 @@ describe('documentResizedImageRoute', () => {
     expect(named.fit.schema.enum).toEqual(['inside', 'cover', 'contain', 'fill', 'outside']);
     expect(named.q.schema).toMatchObject({ minimum: 1, maximum: 100 });
     expect(named.dpr.schema).toMatchObject({ type: 'number', minimum: 1, maximum: 3 });
+    expect(named[EXPIRY_PARAM]).toMatchObject({ required: false, schema: { type: 'integer', minimum: 0 } });
+    expect(named[EXPIRY_PARAM].description).toMatch(/unix seconds.*403/i);
     // A signed query may pick any format.
     expect(produces).toEqual(['image/png', 'image/jpeg', 'image/webp', 'image/avif']);
   });

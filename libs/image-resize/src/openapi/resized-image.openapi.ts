@@ -1,6 +1,6 @@
 import type { ResizedImageOptions } from '../decorators/resized-image.decorator';
 import type { FitMode, OutputFormat } from '../interfaces/resize-spec.interface';
-import { SIGNATURE_PARAM } from '../signing/url-signer';
+import { EXPIRY_PARAM, SIGNATURE_PARAM } from '../signing/url-signer';
 
 // The few shapes of @nestjs/swagger used here, declared locally so that its types never reach the
 // library's declarations (it is an optional peer).
@@ -110,10 +110,16 @@ function queryParameters(spec: ResizedImageOptions): QueryOptions[] {
         schema: { type: 'number', minimum: 1, maximum: 3 },
       },
       {
+        name: EXPIRY_PARAM,
+        required: false,
+        description: `Expiry of the URL in unix seconds (signUrl's expiresIn or expiresAt); from then on the URL gets 403. Absent: the URL does not expire${signedNote}`,
+        schema: { type: 'integer', minimum: 0 },
+      },
+      {
         name: SIGNATURE_PARAM,
         required: true,
         description:
-          'HMAC-SHA256 signature of the path and every other query parameter (build the URL with ImageResizeService.signUrl); missing or invalid gives 403',
+          'HMAC-SHA256 signature of the path and every other query parameter (build the URL with ImageResizeService.signUrl); missing, invalid or expired gives 403',
         schema: { type: 'string' },
       },
     );
@@ -189,19 +195,20 @@ function responses(spec: ResizedImageOptions, types: string[], negotiated: boole
     {
       status: 403,
       description: spec.signed
-        ? 'The signature is missing or invalid, or the source is not allowed (scheme, host, or non-public address)'
-        : 'The source is not allowed: not http(s), a host not allowed, or a non-public address',
+        ? 'The signature is missing, invalid or expired, or the source is not allowed (scheme, host, or non-public address)'
+        : 'The source is not allowed: not http(s), a host not allowed, a non-public address, or a file outside sources.fileRoot',
       content: ERROR_BODY,
     },
     {
       status: 404,
       description:
-        'The handler returned no source, the origin answered 404 or 410, or the file does not exist',
+        'The handler returned no source, the origin answered 404 or 410, or the file is missing, unreadable or not a regular file',
       content: ERROR_BODY,
     },
     {
       status: 422,
-      description: 'Not an accepted or valid image, or more bytes or pixels than allowed',
+      description:
+        'Not an accepted or valid image, more bytes, pixels or decoded bytes than allowed, or a known decoder bomb',
       content: ERROR_BODY,
     },
     {
@@ -212,13 +219,13 @@ function responses(spec: ResizedImageOptions, types: string[], negotiated: boole
     {
       status: 503,
       description:
-        'Every resize slot is busy and maxQueue requests wait, or processing exceeded processingTimeoutMs (see Retry-After)',
+        'Every resize slot is busy and maxQueue requests wait, the source does not fit in maxSourceBytesInFlight, or processing exceeded processingTimeoutMs (see Retry-After)',
       headers: retryAfter,
       content: ERROR_BODY,
     },
     {
       status: 504,
-      description: 'The origin did not deliver within fetchTimeoutMs',
+      description: 'The source (URL, stream or file) was not delivered within fetchTimeoutMs',
       content: ERROR_BODY,
     },
   ];

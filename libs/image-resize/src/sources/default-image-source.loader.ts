@@ -1,38 +1,42 @@
-import { createReadStream } from 'node:fs';
 import { Inject, Injectable } from '@nestjs/common';
 import { IMAGE_RESIZE_OPTIONS } from '../image-resize.constants';
-import {
-  ImageNotFoundError,
-  ImageResizeError,
-  SourceTooLargeError,
-  UpstreamError,
-} from '../errors/image-resize.errors';
+import { ImageResizeError, SourceTooLargeError, UpstreamError } from '../errors/image-resize.errors';
 import type { ResolvedImageResizeOptions } from '../interfaces/image-resize-options.interface';
 import type { ImageSourceDescriptor, LoadedSource } from '../interfaces/image-source.interface';
-import type { ImageSourceLoader } from '../interfaces/image-source-loader.interface';
+import type { ImageSourceLoader, SourceLoadContext } from '../interfaces/image-source-loader.interface';
+import { FileImageSource } from './file-image.source';
 import { HttpImageSource } from './http-image.source';
 import { readLimited } from './read-limited';
+import { deadline, sourceTimeoutError } from './source-deadline';
 import { SourceAddressPolicy } from './source-address.policy';
 
 /**
  * The default {@link ImageSourceLoader}: URLs through {@link HttpImageSource}, Buffers as they are,
- * streams and files read up to `maxSourceBytes`.
+ * streams and files read up to `maxSourceBytes` within `fetchTimeoutMs` (a stream that does not end
+ * in time is destroyed), files through {@link FileImageSource} (regular files only, within
+ * `sources.fileRoot`). Bytes are reserved in the context's admission budget before they are held.
  */
 @Injectable()
 export class DefaultImageSourceLoader implements ImageSourceLoader {
   private readonly http: HttpImageSource;
+  private readonly files: FileImageSource;
 
   constructor(@Inject(IMAGE_RESIZE_OPTIONS) private readonly options: ResolvedImageResizeOptions) {
     this.http = new HttpImageSource(new SourceAddressPolicy(options.sources));
+    this.files = new FileImageSource(options.sources.fileRoot);
   }
 
-  async load(source: ImageSourceDescriptor): Promise<LoadedSource> {
+  async load(source: ImageSourceDescriptor, context: SourceLoadContext = {}): Promise<LoadedSource> {
     const maxBytes = this.options.maxSourceBytes;
+    const timeoutMs = this.options.fetchTimeoutMs;
+    const { reservation } = context;
     if (source.url !== undefined) {
       return this.http.fetch(source.url, {
         maxBytes,
-        timeoutMs: this.options.fetchTimeoutMs,
+        timeoutMs,
         maxRedirects: this.options.sources.maxRedirects,
+        signal: context.signal,
+        reservation,
       });
     }
     if (source.buffer !== undefined) {
@@ -41,19 +45,21 @@ export class DefaultImageSourceLoader implements ImageSourceLoader {
       }
       return { body: source.buffer, declaredContentType: source.contentType };
     }
-    const stream = source.stream ?? createReadStream(source.path as string);
+    const timer = deadline(timeoutMs, () => sourceTimeoutError(source, timeoutMs), context.signal);
+    const { signal } = timer;
     try {
-      return { body: await readLimited(stream, maxBytes), declaredContentType: source.contentType };
+      const body =
+        source.stream !== undefined
+          ? await readLimited(source.stream, maxBytes, { reservation, signal })
+          : await this.files.read(source.path as string, { maxBytes, reservation, signal });
+      return { body, declaredContentType: source.contentType };
     } catch (error) {
+      source.stream?.destroy();
       if (error instanceof ImageResizeError) throw error;
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') {
-        throw new ImageNotFoundError('Image file not found', { cause: error });
-      }
-      throw new UpstreamError(
-        source.stream ? 'Image stream failed before its end' : 'Image file could not be read',
-        { cause: error },
-      );
+      if (signal.aborted) throw sourceTimeoutError(source, timeoutMs);
+      throw new UpstreamError('Image stream failed before its end', { cause: error });
+    } finally {
+      timer.clear();
     }
   }
 }

@@ -2,12 +2,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import {
   ImageNotFoundError,
+  OverloadedError,
   SourceNotAllowedError,
   SourceTooLargeError,
   UpstreamError,
   UpstreamTimeoutError,
 } from '../errors/image-resize.errors';
 import { HttpImageSource } from './http-image.source';
+import { SourceByteBudget } from './source-byte.budget';
 import { SourceAddressPolicy } from './source-address.policy';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -62,6 +64,16 @@ describe('HttpImageSource', () => {
     );
     routes.set('/loop', (_req, res) => res.writeHead(302, { Location: '/loop' }).end());
     routes.set('/redirect-once', (_req, res) => res.writeHead(301, { Location: '/ok' }).end());
+    // Headers at once, the body never: what a client reads of it, it reads from a stalled origin.
+    routes.set('/held', (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'image/png', 'Content-Length': '800' });
+      res.flushHeaders();
+    });
+    routes.set('/chunked-600', (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'image/png' });
+      res.write(Buffer.alloc(300, 1));
+      setTimeout(() => res.end(Buffer.alloc(300, 2)), 20);
+    });
   });
 
   afterAll(async () => {
@@ -213,4 +225,53 @@ describe('HttpImageSource', () => {
       expect((error as SourceNotAllowedError).getStatus()).toBe(403);
     },
   );
+
+  describe('admission budget', () => {
+    /** A budget of 1000 bytes, `taken` of them held by other sources. */
+    const budgetWith = (taken: number) => {
+      const budget = new SourceByteBudget(1000);
+      budget.open().ensure(taken);
+      return budget;
+    };
+
+    it('reserves the Content-Length before reading the body: a source that does not fit gets 503, its body unread', async () => {
+      const budget = budgetWith(300);
+      const reservation = budget.open();
+      const error = await failure(`${base}/held`, { reservation });
+      expect(error).toBeInstanceOf(OverloadedError);
+      expect((error as OverloadedError).getStatus()).toBe(503);
+      expect((error as OverloadedError).retryAfterSeconds).toBeGreaterThan(0);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(closedEarly.has('/held')).toBe(true);
+      expect([reservation.bytes, budget.inFlight]).toEqual([0, 300]);
+    });
+
+    it('holds exactly the body of a source that fits', async () => {
+      const budget = budgetWith(300);
+      const reservation = budget.open();
+      const loaded = await source.fetch(`${base}/ok`, { ...limits, reservation });
+      expect(loaded.body.length).toBe(500);
+      expect([reservation.bytes, budget.inFlight]).toEqual([500, 800]);
+    });
+
+    it('grows the reservation as a body without Content-Length arrives, and stops it when it no longer fits', async () => {
+      const roomy = budgetWith(0).open();
+      expect((await source.fetch(`${base}/chunked-600`, { ...limits, reservation: roomy })).body.length).toBe(
+        600,
+      );
+      expect(roomy.bytes).toBe(600);
+      const budget = budgetWith(500);
+      const reservation = budget.open();
+      expect(await failure(`${base}/chunked-600`, { reservation })).toBeInstanceOf(OverloadedError);
+      expect(budget.inFlight).toBe(500 + reservation.bytes);
+      expect(reservation.bytes).toBeLessThanOrEqual(500);
+    });
+
+    it("stops at the caller's signal, with its reason", async () => {
+      const controller = new AbortController();
+      const reason = new UpstreamTimeoutError(undefined, { logCause: 'the caller gave up' });
+      setTimeout(() => controller.abort(reason), 100);
+      expect(await failure(`${base}/held`, { signal: controller.signal })).toBe(reason);
+    });
+  });
 });

@@ -12,7 +12,9 @@ import {
   UpstreamTimeoutError,
 } from '../errors/image-resize.errors';
 import type { LoadedSource } from '../interfaces/image-source.interface';
+import type { SourceBytesReservation } from '../interfaces/image-source-loader.interface';
 import { readLimited } from './read-limited';
+import { deadline } from './source-deadline';
 import { SOURCE_REFUSED_CODE, SourceAddressPolicy } from './source-address.policy';
 
 /** Limits of one fetch. */
@@ -20,11 +22,19 @@ export interface HttpFetchLimits {
   maxBytes: number;
   timeoutMs: number;
   maxRedirects: number;
+  /** Aborts the fetch (a deadline of the caller's): it rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /**
+   * The admission budget's share of this source: grown to the `Content-Length` before the body is
+   * read (a refusal is a 503 and the body is never read), and with the bytes as they arrive.
+   */
+  reservation?: SourceBytesReservation;
 }
 
 /**
  * Fetches an image over http(s) with axios as a stream: the byte limit is enforced while the body
  * arrives (whatever `Content-Length` says), and the time limit covers the whole fetch, body included.
+ * With a reservation, a declared `Content-Length` is reserved before the body is read.
  * Every hop — the first request and each redirect — passes the {@link SourceAddressPolicy}, on its
  * URL and on the address it connects to. No header of the incoming request (cookies, authorization)
  * is ever forwarded, and no proxy from the environment is used.
@@ -44,17 +54,18 @@ export class HttpImageSource {
 
   async fetch(url: string, limits: HttpFetchLimits): Promise<LoadedSource> {
     const parsed = this.policy.parseUrl(url);
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, limits.timeoutMs);
+    const timeout = `no complete response within ${limits.timeoutMs} ms (fetchTimeoutMs)`;
+    const timer = deadline(
+      limits.timeoutMs,
+      () => new UpstreamTimeoutError(undefined, { logCause: timeout }),
+      limits.signal,
+    );
+    const { signal } = timer;
     let body: Readable | undefined;
     try {
       const response = await this.http.get<Readable>(parsed.href, {
         responseType: 'stream',
-        signal: controller.signal,
+        signal,
         maxRedirects: limits.maxRedirects,
         beforeRedirect: (options: { href?: string }) => this.policy.checkUrl(new URL(options.href ?? '')),
         validateStatus: () => true,
@@ -69,17 +80,27 @@ export class HttpImageSource {
         throw new UpstreamError(`Image source answered with status ${response.status}`);
       }
       const declaredLength = Number(response.headers['content-length']);
-      if (Number.isFinite(declaredLength) && declaredLength > limits.maxBytes) {
+      const declared =
+        Number.isSafeInteger(declaredLength) && declaredLength >= 0 ? declaredLength : undefined;
+      if (declared !== undefined && declared > limits.maxBytes) {
         throw new SourceTooLargeError(`Source image is larger than ${limits.maxBytes} bytes`);
       }
-      controller.signal.addEventListener('abort', () => body?.destroy(new Error('aborted')), { once: true });
-      const bytes = await readLimited(body, limits.maxBytes);
+      // Admitted before the body is read: what does not fit is refused with its body unread.
+      if (declared !== undefined) limits.reservation?.ensure(declared);
+      const bytes = await readLimited(body, limits.maxBytes, {
+        reservation: limits.reservation,
+        expectedBytes: declared,
+        signal,
+      });
       const contentType = response.headers['content-type'];
       return { body: bytes, declaredContentType: typeof contentType === 'string' ? contentType : undefined };
     } catch (error) {
       body?.destroy();
-      const timeout = `no complete response within ${limits.timeoutMs} ms (fetchTimeoutMs)`;
-      if (timedOut) throw new UpstreamTimeoutError(undefined, { cause: error, logCause: timeout });
+      if (signal.aborted) {
+        const reason: unknown = signal.reason;
+        if (reason instanceof ImageResizeError) throw reason;
+        throw new UpstreamTimeoutError(undefined, { cause: error, logCause: timeout });
+      }
       if (error instanceof ImageResizeError) throw error;
       const refusal = policyRefusal(error);
       if (refusal) {
@@ -95,7 +116,7 @@ export class HttpImageSource {
       // The socket's own message names the address and port: the logs get its kind and code only.
       throw new UpstreamError(undefined, { cause: error, logCause: describeErrorCause(error) });
     } finally {
-      clearTimeout(timer);
+      timer.clear();
     }
   }
 }

@@ -16,15 +16,39 @@ export const SOURCE_REFUSED_CODE = 'E_IMAGE_SOURCE_REFUSED';
 const ALLOWED_PROTOCOLS = new Set(['http:', 'https:']);
 
 /**
- * Whether an IP address is a public unicast address. Loopback, unspecified, private (RFC 1918),
- * CGNAT, link-local (cloud metadata), unique-local, multicast, broadcast, reserved and documentation
- * ranges, and IPv6 forms that embed an IPv4 address (6to4, NAT64, Teredo) are not; an IPv4-mapped
- * IPv6 address is judged by its IPv4 address. Anything that does not parse is not public.
+ * `::a.b.c.d`, which ipaddr.js reads as the IPv4-mapped `::ffff:a.b.c.d`, though it is the
+ * IPv4-compatible `::/96` (WHATWG URLs and Node's DNS print it either way).
+ */
+const DOTTED_IPV4_COMPATIBLE = /^::[^:]*\./;
+
+/**
+ * Whether an IP address is a public unicast address. Not public: loopback, unspecified, private
+ * (RFC 1918), CGNAT, link-local (cloud metadata), unique-local, multicast, broadcast, reserved and
+ * documentation ranges; every IPv6 range made to carry IPv4 — IPv4-compatible `::/96` (deprecated),
+ * IPv4-translated `::ffff:0:0:0/96`, 6to4 `2002::/16`, NAT64 `64:ff9b::/96` and `64:ff9b:1::/48`,
+ * Teredo `2001::/32` — whatever IPv4 address it carries. An IPv4-mapped address (`::ffff:0:0/96`)
+ * and an ISATAP interface id (`<prefix>:0:5efe:a.b.c.d`, u/g bits ignored) are judged by the IPv4
+ * address they hold. Anything that does not parse is not public.
  */
 export function isPublicAddress(address: string): boolean {
   const bare = address.startsWith('[') && address.endsWith(']') ? address.slice(1, -1) : address;
-  if (!ipaddr.isValid(bare)) return false;
-  return ipaddr.process(bare).range() === 'unicast';
+  if (!ipaddr.isValid(bare) || DOTTED_IPV4_COMPATIBLE.test(bare)) return false;
+  const parsed = ipaddr.parse(bare);
+  return parsed.kind() === 'ipv4' ? parsed.range() === 'unicast' : isPublicIPv6(parsed as ipaddr.IPv6);
+}
+
+function isPublicIPv6(address: ipaddr.IPv6): boolean {
+  const range = address.range();
+  if (range === 'ipv4Mapped') return address.toIPv4Address().range() === 'unicast';
+  if (range !== 'unicast') return false;
+  const [a, b, c, d, e, f, g, h] = address.parts;
+  // ::/96 (IPv4-compatible): ipaddr.js 2.5 calls all of it unicast but `::` and `::1`.
+  if ((a | b | c | d | e | f) === 0) return false;
+  // ISATAP (RFC 5214): a host with an ISATAP interface on this prefix would send it to the IPv4 address.
+  if ((e & 0xfcff) === 0 && f === 0x5efe) {
+    return new ipaddr.IPv4([g >> 8, g & 0xff, h >> 8, h & 0xff]).range() === 'unicast';
+  }
+  return true;
 }
 
 function normaliseHost(host: string): string {

@@ -6,7 +6,7 @@ import {
 } from '../errors/image-resize.errors';
 import type { ResolvedImageResizeOptions } from '../interfaces/image-resize-options.interface';
 import type { ImageSourceDescriptor, LoadedSource } from '../interfaces/image-source.interface';
-import type { ImageSourceLoader } from '../interfaces/image-source-loader.interface';
+import type { ImageSourceLoader, SourceLoadContext } from '../interfaces/image-source-loader.interface';
 import { SourceAddressPolicy } from '../sources/source-address.policy';
 import type { ImageFixture } from './image-resize-testing.options';
 
@@ -36,9 +36,11 @@ export class FixtureImageSourceLoader implements ImageSourceLoader {
     this.policy = new SourceAddressPolicy(options.sources);
   }
 
-  async load(source: ImageSourceDescriptor): Promise<LoadedSource> {
+  async load(source: ImageSourceDescriptor, context?: SourceLoadContext): Promise<LoadedSource> {
     const loaded =
-      source.url !== undefined ? await this.fromFixture(source.url) : await this.fallback.load(source);
+      source.url !== undefined
+        ? await this.fromFixture(source.url)
+        : await this.fallback.load(source, context);
     // A view of its own (no copy): the same Buffer may be loaded for several sources.
     const body = Buffer.from(loaded.body.buffer, loaded.body.byteOffset, loaded.body.length);
     this.origins.set(body, { source: source.url ?? kindOf(source), cacheKey: source.cacheKey });
