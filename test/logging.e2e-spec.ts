@@ -151,7 +151,9 @@ describe('logging', () => {
     expect(ours()).toContainEqual(
       expect.objectContaining({
         level: 'warn',
-        message: expect.stringMatching(/^Could not serve image \(key from the source\): 400 width must be/),
+        message: expect.stringMatching(
+          /^Could not serve image \(before its source was known\): 400 width must be/,
+        ),
       }),
     );
     const everything = JSON.stringify(logger.lines);
@@ -210,6 +212,29 @@ describe('logging', () => {
     const named = ours().filter((line) => line.message.includes('localhost'));
     expect(named.map((line) => line.level)).toEqual(['debug']);
     expectNoAddressOrPort(JSON.stringify(logger.lines), [originPort, closedPort]);
+  });
+
+  it('names a source without a cacheKey by the key derived from it, and an address literal it refused by its kind', async () => {
+    const closedPort = await freePort();
+    const url = `http://127.0.0.1:${closedPort}/unnamed.png`;
+    expect((await request(app.getHttpServer()).get('/logo').query({ url })).status).toBe(502);
+    expect(
+      (await request(app.getHttpServer()).get('/logo').query({ url: 'http://10.0.0.5/x.png' })).status,
+    ).toBe(403);
+    const messages = logger.lines
+      .filter((line) => line.context === 'ImageResize')
+      .map((line) => line.message);
+    expect(messages).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /^Could not serve image url~[0-9a-f]{40} \(derived from its URL\): 502 Image source could not be fetched; cause: connection refused/,
+        ),
+        expect.stringMatching(
+          /^Refused an IP address literal as the source host of url~[0-9a-f]{40} \(derived from its URL\)/,
+        ),
+      ]),
+    );
+    expectNoAddressOrPort(JSON.stringify(logger.lines), [closedPort]);
   });
 
   it('counts and logs at debug a size the route does not offer (400) and a null source (404)', async () => {

@@ -173,13 +173,15 @@ export class ImageResizeService {
     const cacheKey =
       specCacheKey ??
       (typeof source === 'object' && source && 'cacheKey' in source ? source.cacheKey : undefined);
-    const name = cacheKey ?? '(key from the source)';
+    const name = cacheKey ?? unnamedSource(source);
     const cause = error instanceof ImageResizeError && error.logCause ? `; cause: ${error.logCause}` : '';
     const message = `Could not serve image ${name}: ${status} ${reason}${cause}`;
     if (status >= 500) this.logger.error(message);
     else this.logger.warn(message);
     if (error instanceof SourceNotAllowedError && error.refusedHost) {
       this.logger.debug(`Refused the source host "${error.refusedHost}" of ${name}: ${reason}`);
+    } else if (error instanceof SourceNotAllowedError && error.refusedAddressLiteral) {
+      this.logger.debug(`Refused an IP address literal as the source host of ${name}: ${reason}`);
     }
   }
 
@@ -486,6 +488,21 @@ function toDescriptor(source: ImageSource): ImageSourceDescriptor {
   throw new TypeError(
     'An image source must be a URL string, a Buffer, a Readable, or an object with exactly one of url, buffer, stream, path',
   );
+}
+
+/**
+ * How a log line names a source that has no cacheKey: a URL by the key derived from it (never the
+ * URL itself, which may hold credentials or a signature), anything else by its kind.
+ */
+function unnamedSource(source: ImageSource | undefined): string {
+  if (source === undefined || source === null) return '(before its source was known)';
+  const descriptor = typeof source === 'string' ? { url: source } : source;
+  if ('url' in descriptor && typeof descriptor.url === 'string') {
+    return `${hashedCacheKey('url', normalisedUrl(descriptor.url))} (derived from its URL)`;
+  }
+  if (Buffer.isBuffer(descriptor) || 'buffer' in descriptor) return '(a Buffer source)';
+  if ('path' in descriptor) return '(a file source)';
+  return '(a stream source)';
 }
 
 /** The WHATWG form of a URL (`HTTP://Example.COM:80/a` and `http://example.com/a` are one); the whole of it, query included. */

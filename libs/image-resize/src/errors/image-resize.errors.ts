@@ -47,6 +47,8 @@ export class SourceNotAllowedError extends ImageResizeError {
    * never hold addresses) or the URL had no host.
    */
   readonly refusedHost?: string;
+  /** Whether the refused host was an IP address literal (which logs never repeat). */
+  readonly refusedAddressLiteral: boolean = false;
 
   constructor(
     message = 'Image source not allowed',
@@ -54,7 +56,8 @@ export class SourceNotAllowedError extends ImageResizeError {
   ) {
     super(message, HttpStatus.FORBIDDEN, options);
     const host = options?.refusedHost;
-    if (host && !ipaddr.isValid(host.replace(/^\[|\]$/g, ''))) this.refusedHost = host;
+    if (host && ipaddr.isValid(host.replace(/^\[|\]$/g, ''))) this.refusedAddressLiteral = true;
+    else if (host) this.refusedHost = host;
   }
 }
 
