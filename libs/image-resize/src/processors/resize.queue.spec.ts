@@ -1,5 +1,5 @@
 import { OverloadedError } from '../errors/image-resize.errors';
-import { ResizeQueue } from './resize.queue';
+import { holdSlotUntil, ResizeQueue } from './resize.queue';
 
 /** A task that finishes when the test says so. */
 function gate<T>(value: T) {
@@ -60,5 +60,25 @@ describe('ResizeQueue', () => {
       ),
     ).toBe('next');
     expect(waits).toHaveLength(1);
+  });
+
+  it('keeps the slot of a task whose answer came early until its work has ended', async () => {
+    const queue = new ResizeQueue(1, 1);
+    const work = gate(undefined);
+    const ended = work.task();
+    // The answer comes at once (as a timeout's 503 does), the work behind it goes on.
+    const first = queue.run(() => holdSlotUntil(Promise.reject(new Error('timed out')), ended));
+    await expect(first).rejects.toThrow('timed out');
+    let secondStarted = false;
+    const second = queue.run(async () => {
+      secondStarted = true;
+      return 'second';
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(secondStarted).toBe(false);
+    expect(queue.depth).toBe(1);
+    work.open();
+    expect(await second).toBe('second');
+    expect(queue.depth).toBe(0);
   });
 });

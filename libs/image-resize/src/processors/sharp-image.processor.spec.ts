@@ -8,9 +8,11 @@ import type {
   ResolvedResizeSpec,
 } from '../interfaces/resize-spec.interface';
 import { resolveResizeSpec } from '../resize-spec.resolver';
+import { animatedGif } from '../../../../test/support/hostile-fixtures';
 import { SharpImageProcessor } from './sharp-image.processor';
 
 const processor = new SharpImageProcessor(resolveImageResizeOptions({}));
+afterAll(() => processor.onModuleDestroy());
 const spec = (extra: Partial<ResizeSpec> = {}): ResolvedResizeSpec =>
   resolveResizeSpec({ width: 256, height: 256, ...extra }, resolveImageResizeOptions({}));
 
@@ -115,6 +117,7 @@ describe('SharpImageProcessor', () => {
     const defaults = await processor.process(input, spec({ format: 'webp' }));
     expect((await at()).body.length).toBeLessThan(defaults.body.length);
     expect((await at(80)).body.length).toBe(defaults.body.length);
+    await coarseProcessor.onModuleDestroy();
   });
 
   it('refuses a truncated PNG with 422', async () => {
@@ -131,8 +134,45 @@ describe('SharpImageProcessor', () => {
       .png()
       .toBuffer();
     const error = await strict.process(png, spec()).catch((e: unknown) => e);
+    await strict.onModuleDestroy();
     expect(error).toBeInstanceOf(SourceTooLargeError);
     expect((error as SourceTooLargeError).getStatus()).toBe(422);
     expect((error as Error).message).toMatch(/200x200 pixels, more than the limit of 10000/);
+  });
+
+  describe('decoded-bytes budget (maxDecodedBytes), from the header', () => {
+    const budget = new SharpImageProcessor(resolveImageResizeOptions({ maxDecodedBytes: 50_000 }));
+    afterAll(() => budget.onModuleDestroy());
+    const flat = () => sharp({ create: { width: 100, height: 100, channels: 3, background: '#3a7' } });
+
+    it.each([
+      ['a 16-bit PNG', () => flat().toColourspace('rgb16').png().toBuffer()],
+      ['a 10-bit AVIF', () => flat().avif({ bitdepth: 10, effort: 0 }).toBuffer()],
+    ])('counts 2 bytes a sample for %s: 100x100 RGB takes 60000 bytes', async (_name, make) => {
+      const error = await budget.process(await make(), spec()).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(SourceTooLargeError);
+      expect((error as SourceTooLargeError).getStatus()).toBe(422);
+      expect((error as Error).message).toBe(
+        'Source image would take 60000 bytes decoded, more than the limit of 50000 bytes',
+      );
+    });
+
+    it.each([
+      ['an 8-bit PNG', () => flat().png().toBuffer()],
+      ['an 8-bit AVIF', () => flat().avif({ effort: 0 }).toBuffer()],
+    ])('accepts %s of the same size: 30000 bytes', async (_name, make) => {
+      const out = await budget.process(await make(), spec({ width: 50, height: 50 }));
+      expect([out.width, out.height]).toEqual([50, 50]);
+    });
+
+    it('counts every frame when every frame is decoded (animated WebP), else the first only', async () => {
+      const gif = await animatedGif(200); // 10x10, 200 frames: 80000 bytes in all at 4 channels
+      const error = await budget
+        .process(gif, spec({ format: 'webp', animated: true }))
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(SourceTooLargeError);
+      const still = await budget.process(gif, spec({ format: 'webp' }));
+      expect(still.format).toBe('webp');
+    });
   });
 });

@@ -1,17 +1,18 @@
-import { Inject, Injectable } from '@nestjs/common';
-import sharp, { type Color, type Metadata, type Sharp } from 'sharp';
+import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { IMAGE_RESIZE_OPTIONS } from '../image-resize.constants';
 import {
   InvalidImageError,
+  OverloadedError,
   ProcessingTimeoutError,
   SourceTooLargeError,
 } from '../errors/image-resize.errors';
 import type { ImageProcessor, ProcessedImage } from '../interfaces/image-processor.interface';
 import type { ResolvedImageResizeOptions } from '../interfaces/image-resize-options.interface';
 import type { OutputFormat, ResolvedResizeSpec } from '../interfaces/resize-spec.interface';
-
-/** Input formats accepted by default, as sharp names them after reading the bytes. */
-const ACCEPTED_INPUT_FORMATS = new Set<string>(['jpeg', 'png', 'webp', 'gif', 'heif', 'tiff']);
+import { ChildProcessPool, PoolClosedError, WorkCrashedError, WorkTimeoutError } from './child-process.pool';
+import { checkContainer } from './image-container.checks';
+import { holdSlotUntil } from './resize.queue';
+import { type ImageJob, type ImageJobFailure, type ImageJobOutput, makeImage } from './sharp-image.work';
 
 const CONTENT_TYPES: Record<OutputFormat, string> = {
   png: 'image/png',
@@ -20,119 +21,109 @@ const CONTENT_TYPES: Record<OutputFormat, string> = {
   avif: 'image/avif',
 };
 
-const TRANSPARENT = { r: 0, g: 0, b: 0, alpha: 0 };
-const WHITE = { r: 255, g: 255, b: 255, alpha: 1 };
+/** The sharp the child processes load: the one this package resolves. */
+const SHARP_PATH = require.resolve('sharp');
 
 /**
- * The default {@link ImageProcessor}, built on sharp. The input's type is read from its bytes;
- * its pixel count is checked from the header before anything is decoded. EXIF orientation is
- * applied, metadata is stripped, PNG/WebP/AVIF keep the alpha channel and JPEG is flattened on white.
+ * A child that holds more memory than this after an image is replaced. Ordinary work leaves a child
+ * at about 100 MB; after large images glibc keeps what libvips needed (a 4096 px AVIF: 300 MB after
+ * the second, 530 MB after the fourth), and a new child starts at about 60 MB.
+ */
+const RETIRE_ABOVE_BYTES = 192 * 1024 * 1024;
+
+/**
+ * The default {@link ImageProcessor}, built on sharp. The container is checked here (known bombs
+ * are refused in linear time); everything sharp does — reading the header, checking pixels,
+ * frames and decoded bytes against the limits, decoding, resizing, encoding — runs in a pool of
+ * `concurrency` child processes, and a child whose work outlives `processingTimeoutMs` is killed,
+ * so that work given up on really stops. EXIF orientation is applied, metadata is stripped,
+ * PNG/WebP/AVIF keep the alpha channel and JPEG is flattened on white.
  */
 @Injectable()
-export class SharpImageProcessor implements ImageProcessor {
-  constructor(@Inject(IMAGE_RESIZE_OPTIONS) private readonly options: ResolvedImageResizeOptions) {}
+export class SharpImageProcessor implements ImageProcessor, OnModuleDestroy {
+  private readonly pool: ChildProcessPool;
 
-  async process(input: Buffer, spec: ResolvedResizeSpec): Promise<ProcessedImage> {
-    if (input.length === 0) throw new InvalidImageError('Source image is empty');
-    const metadata = await this.readMetadata(input);
-    // A negotiated fallback keeps transparency where there is some, and takes JPEG's bytes otherwise.
-    const format: OutputFormat = spec.alphaFallback ? (metadata.hasAlpha ? 'png' : 'jpeg') : spec.format;
-    const background = spec.background ?? (format === 'jpeg' ? WHITE : TRANSPARENT);
-    let image = sharp(input, {
-      limitInputPixels: this.options.maxInputPixels,
-      failOn: 'error',
-      animated: spec.animated && format === 'webp',
-    })
-      .rotate()
-      .resize({
-        width: spec.width,
-        height: spec.height,
-        fit: spec.fit,
-        position: spec.position,
-        withoutEnlargement: spec.withoutEnlargement,
-        background,
-      });
-    const timeoutMs = this.options.processingTimeoutMs;
-    // sharp stops its own work after whole seconds; the race answers on time to the millisecond.
-    image = this.encode(image, format, spec, background).timeout({ seconds: Math.ceil(timeoutMs / 1000) });
-    try {
-      const { data, info } = await withTimeout(image.toBuffer({ resolveWithObject: true }), timeoutMs);
-      return {
-        body: data,
-        contentType: CONTENT_TYPES[format],
-        width: info.width,
-        height: info.height,
-        format,
-      };
-    } catch (error) {
-      if (error instanceof ProcessingTimeoutError) throw error;
-      if (/timeout/i.test((error as Error).message))
-        throw new ProcessingTimeoutError(undefined, 5, { cause: error });
-      throw new InvalidImageError(`Source ${metadata.format} image could not be decoded`, { cause: error });
-    }
-  }
-
-  /** Reads the header only: type from the magic bytes, dimensions for the pixel limit. */
-  private async readMetadata(input: Buffer): Promise<Metadata> {
-    let metadata: Metadata;
-    try {
-      metadata = await sharp(input, { limitInputPixels: false }).metadata();
-    } catch (error) {
-      throw new InvalidImageError('Source is not a supported image', { cause: error });
-    }
-    if (metadata.format === 'svg') {
-      if (!this.options.allowSvg) throw new InvalidImageError('SVG sources are not accepted');
-    } else if (!metadata.format || !ACCEPTED_INPUT_FORMATS.has(metadata.format)) {
-      throw new InvalidImageError(`Source image type ${metadata.format ?? 'unknown'} is not accepted`);
-    }
-    const pixels = (metadata.width ?? 0) * (metadata.pageHeight ?? metadata.height ?? 0);
-    if (!metadata.width || !metadata.height) {
-      throw new InvalidImageError('Source image has no dimensions');
-    }
-    if ((metadata.pages ?? 1) > this.options.maxAnimationFrames) {
-      throw new SourceTooLargeError(
-        `Source image has ${metadata.pages} frames, more than the limit of ${this.options.maxAnimationFrames}`,
-      );
-    }
-    if (pixels > this.options.maxInputPixels) {
-      throw new SourceTooLargeError(
-        `Source image has ${metadata.width}x${metadata.height} pixels, more than the limit of ${this.options.maxInputPixels}`,
-      );
-    }
-    return metadata;
+  constructor(@Inject(IMAGE_RESIZE_OPTIONS) private readonly options: ResolvedImageResizeOptions) {
+    this.pool = new ChildProcessPool(options.concurrency, { retireAboveBytes: RETIRE_ABOVE_BYTES });
   }
 
   /**
-   * The encoders and their defaults. JPEG q80 with mozjpeg's trellis quantisation, progressive;
-   * WebP q80; AVIF q50 at effort 3 (effort 4 costs about 3.4x the time at 256 px for 0.5% fewer
-   * bytes); PNG at compression 9, optionally quantised to a palette. Metadata is not written (sharp
-   * strips it unless asked), and colours are converted to sRGB from the embedded profile.
+   * Makes the image in a child process. The promise it returns is marked for `ResizeQueue`: after a
+   * timeout it rejects at once (503), while the queue slot stays taken until the child has exited.
    */
-  private encode(image: Sharp, format: OutputFormat, spec: ResolvedResizeSpec, background: Color): Sharp {
-    const { encoders } = this.options;
-    switch (format) {
-      case 'png':
-        return spec.palette
-          ? image.png({ palette: true, compressionLevel: 9, effort: 7 })
-          : image.png({ compressionLevel: 9, adaptiveFiltering: true });
-      case 'jpeg':
-        return image
-          .flatten({ background: background === TRANSPARENT ? WHITE : background })
-          .jpeg({ quality: spec.quality ?? encoders.jpeg.quality, mozjpeg: true, progressive: true });
-      case 'webp':
-        return image.webp({ quality: spec.quality ?? encoders.webp.quality });
-      case 'avif':
-        return image.avif({ quality: spec.quality ?? encoders.avif.quality, effort: spec.effort });
+  process(input: Buffer, spec: ResolvedResizeSpec): Promise<ProcessedImage> {
+    let job: ImageJob;
+    try {
+      if (input.length === 0) throw new InvalidImageError('Source image is empty');
+      const { maxJpegScans, allowSvg, maxInputPixels } = this.options;
+      job = this.job(checkContainer(input, { maxJpegScans, allowSvg, maxInputPixels }), spec);
+    } catch (error) {
+      return Promise.reject(error);
     }
+    const task = this.pool.run(makeImage, [job], this.options.processingTimeoutMs);
+    return holdSlotUntil(task.result.then(toProcessedImage, toImageError), task.ended);
+  }
+
+  /** Kills the child processes and waits until they have exited. */
+  async onModuleDestroy(): Promise<void> {
+    await this.pool.close();
+  }
+
+  private job(input: Buffer, spec: ResolvedResizeSpec): ImageJob {
+    const { encoders } = this.options;
+    return {
+      sharpPath: SHARP_PATH,
+      input,
+      width: spec.width,
+      height: spec.height,
+      format: spec.format,
+      alphaFallback: spec.alphaFallback,
+      fit: spec.fit,
+      position: spec.position,
+      background: spec.background,
+      withoutEnlargement: spec.withoutEnlargement,
+      animated: spec.animated,
+      palette: spec.palette,
+      quality: {
+        jpeg: spec.quality ?? encoders.jpeg.quality,
+        webp: spec.quality ?? encoders.webp.quality,
+        avif: spec.quality ?? encoders.avif.quality,
+      },
+      effort: spec.effort,
+      maxInputPixels: this.options.maxInputPixels,
+      maxDecodedBytes: this.options.maxDecodedBytes,
+      maxAnimationFrames: this.options.maxAnimationFrames,
+      allowSvg: this.options.allowSvg,
+    };
   }
 }
 
-/** Rejects with {@link ProcessingTimeoutError} when `work` takes longer than `ms`. */
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new ProcessingTimeoutError()), ms);
-  });
-  work.catch(() => undefined); // a late failure after the timeout is nobody's to handle
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+function toProcessedImage(output: ImageJobOutput): ProcessedImage {
+  return {
+    body: output.data,
+    contentType: CONTENT_TYPES[output.format],
+    width: output.width,
+    height: output.height,
+    format: output.format,
+  };
+}
+
+/** The library's error for what the pool or the child reported. */
+function toImageError(error: unknown): never {
+  if (error instanceof WorkTimeoutError) throw new ProcessingTimeoutError(undefined, 5, { cause: error });
+  if (error instanceof PoolClosedError) throw new OverloadedError('Image processing is shutting down');
+  if (error instanceof WorkCrashedError) {
+    throw new InvalidImageError('Source image could not be processed', { cause: error });
+  }
+  const failure = error as Partial<ImageJobFailure>;
+  const cause = failure.detail === undefined ? undefined : { cause: new Error(failure.detail) };
+  switch (failure.kind) {
+    case 'too-large':
+      throw new SourceTooLargeError(failure.message, cause);
+    case 'invalid':
+    case 'undecodable':
+      throw new InvalidImageError(failure.message, cause);
+    default:
+      throw error;
+  }
 }

@@ -1,0 +1,161 @@
+import type { Color, Metadata, Sharp } from 'sharp';
+import type { CropPosition, FitMode, OutputFormat } from '../interfaces/resize-spec.interface';
+
+/** What a child needs to make one image: the bytes, the resize and encoder settings, the limits. */
+export interface ImageJob {
+  /** The file the parent loaded sharp from: the child loads the very same copy. */
+  sharpPath: string;
+  input: Uint8Array;
+  width: number;
+  height: number;
+  format: OutputFormat;
+  /** Encode PNG when the image has transparency and JPEG otherwise (`format` is then ignored). */
+  alphaFallback: boolean;
+  fit: FitMode;
+  position: CropPosition;
+  background?: string;
+  withoutEnlargement: boolean;
+  animated: boolean;
+  palette: boolean;
+  /** Quality per lossy format, the spec's own already applied. */
+  quality: { jpeg: number; webp: number; avif: number };
+  effort: number;
+  maxInputPixels: number;
+  maxDecodedBytes: number;
+  maxAnimationFrames: number;
+  allowSvg: boolean;
+}
+
+/** The image a child made. */
+export interface ImageJobOutput {
+  data: Buffer;
+  width: number;
+  height: number;
+  format: OutputFormat;
+}
+
+/** Why a child gave up on an image; `kind` picks the error the parent throws. */
+export interface ImageJobFailure {
+  kind: 'invalid' | 'too-large' | 'undecodable';
+  message: string;
+  /** sharp's own message, for the log. */
+  detail?: string;
+}
+
+/** What a child sends before it starts: its pid, so that the parent can kill it. */
+export interface ImageJobStarted {
+  pid: number;
+}
+
+// Coverage counters added to makeImage would be undefined in the child: the file is not instrumented.
+// (The hint sits here because TypeScript drops comments above the type-only imports.)
+/* istanbul ignore file */
+/**
+ * Reads the header, checks it against the limits, then decodes, resizes and encodes: everything
+ * that sharp does for one image. Runs in a child process of the pool, which sends it there as
+ * source text: it must not use anything from outside its own body, not even an import.
+ *
+ * Throws an {@link ImageJobFailure}-shaped error for an image it refuses or cannot decode.
+ */
+export async function makeImage(job: ImageJob): Promise<ImageJobOutput> {
+  const main = process.mainModule;
+  // workerpool's worker module is the child's main module; its `emit` reaches the parent's `on`.
+  (main?.exports as { emit?: (event: ImageJobStarted) => void } | undefined)?.emit?.({ pid: process.pid });
+  const marker = Symbol.for('nestjs-image-resize.child');
+  const host = globalThis as { [marker]?: boolean };
+  if (!host[marker]) {
+    host[marker] = true;
+    // A parent that goes away takes this process with it, even in the middle of a decode.
+    process.prependListener('disconnect', () => process.kill(process.pid, 'SIGKILL'));
+  }
+  const sharp = (main as NodeJS.Module).require(job.sharpPath) as typeof import('sharp').default;
+  const fail = (kind: ImageJobFailure['kind'], message: string, detail?: string): never => {
+    throw Object.assign(new Error(message), { kind, detail });
+  };
+  const size = (bytes: number) => (bytes < 1e6 ? `${bytes} bytes` : `${Math.ceil(bytes / 1e6)} MB`);
+
+  let metadata: Metadata;
+  try {
+    metadata = await sharp(job.input, { limitInputPixels: false }).metadata();
+  } catch (error) {
+    return fail('invalid', 'Source is not a supported image', (error as Error).message);
+  }
+  const accepted = ['jpeg', 'png', 'webp', 'gif', 'heif', 'tiff'];
+  if (metadata.format === 'svg') {
+    if (!job.allowSvg) fail('invalid', 'SVG sources are not accepted');
+  } else if (!metadata.format || !accepted.includes(metadata.format)) {
+    fail('invalid', `Source image type ${metadata.format ?? 'unknown'} is not accepted`);
+  }
+  if (!metadata.width || !metadata.height) fail('invalid', 'Source image has no dimensions');
+  const pages = metadata.pages ?? 1;
+  if (pages > job.maxAnimationFrames) {
+    fail('too-large', `Source image has ${pages} frames, more than the limit of ${job.maxAnimationFrames}`);
+  }
+  const pageHeight = metadata.pageHeight ?? metadata.height;
+  if (metadata.width * pageHeight > job.maxInputPixels) {
+    fail(
+      'too-large',
+      `Source image has ${metadata.width}x${metadata.height} pixels, more than the limit of ${job.maxInputPixels}`,
+    );
+  }
+  const format: OutputFormat = job.alphaFallback ? (metadata.hasAlpha ? 'png' : 'jpeg') : job.format;
+  const animated = job.animated && format === 'webp';
+  // Decoded size: only the first frame is decoded unless every frame is kept. 16-bit PNG and TIFF
+  // decode to 2 bytes a sample; AVIF/HEIF above 8 bits too, whatever `depth` says.
+  const sampleBytes: Record<string, number> = { ushort: 2, short: 2, uint: 4, int: 4, float: 4 };
+  const bytesPerSample = Math.max(
+    sampleBytes[metadata.depth] ?? 1,
+    (metadata.bitsPerSample ?? 8) > 8 ? 2 : 1,
+  );
+  const decoded =
+    metadata.width * pageHeight * (animated ? pages : 1) * (metadata.channels ?? 4) * bytesPerSample;
+  if (decoded > job.maxDecodedBytes) {
+    fail(
+      'too-large',
+      `Source image would take ${size(decoded)} decoded, more than the limit of ${size(job.maxDecodedBytes)}`,
+    );
+  }
+
+  const white: Color = { r: 255, g: 255, b: 255, alpha: 1 };
+  const background: Color = job.background ?? (format === 'jpeg' ? white : { r: 0, g: 0, b: 0, alpha: 0 });
+  let image: Sharp = sharp(job.input, { limitInputPixels: job.maxInputPixels, failOn: 'error', animated })
+    .rotate()
+    .resize({
+      width: job.width,
+      height: job.height,
+      fit: job.fit,
+      position: job.position,
+      withoutEnlargement: job.withoutEnlargement,
+      background,
+    });
+  // The encoders: JPEG with mozjpeg's trellis quantisation, progressive; PNG at compression 9,
+  // optionally quantised to a palette. Metadata is not written; colours end up in sRGB.
+  switch (format) {
+    case 'png':
+      image = job.palette
+        ? image.png({ palette: true, compressionLevel: 9, effort: 7 })
+        : image.png({ compressionLevel: 9, adaptiveFiltering: true });
+      break;
+    case 'jpeg':
+      image = image
+        .flatten({ background: job.background ?? white })
+        .jpeg({ quality: job.quality.jpeg, mozjpeg: true, progressive: true });
+      break;
+    case 'webp':
+      image = image.webp({ quality: job.quality.webp });
+      break;
+    case 'avif':
+      image = image.avif({ quality: job.quality.avif, effort: job.effort });
+      break;
+  }
+  try {
+    const { data, info } = await image.toBuffer({ resolveWithObject: true });
+    return { data, width: info.width, height: info.height, format };
+  } catch (error) {
+    return fail(
+      'undecodable',
+      `Source ${metadata.format} image could not be decoded`,
+      (error as Error).message,
+    );
+  }
+}

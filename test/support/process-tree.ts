@@ -1,0 +1,85 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
+const TICKS_PER_SECOND = 100;
+
+/** Fields of /proc/<pid>/stat after the command name (state is [0], ppid [1]); undefined once gone. */
+function statFields(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Processes whose parent is `pid`. */
+export function childPids(pid = process.pid): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number)
+    .filter((candidate) => statFields(candidate)?.[1] === String(pid));
+}
+
+/** Children of `pid` that are image workers (workerpool's worker script). */
+export function workerPids(pid = process.pid): number[] {
+  return childPids(pid).filter((child) => {
+    try {
+      return readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('workerpool');
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Whether `pid` is a running process (not gone, not a zombie waiting to be reaped). */
+export function isAlive(pid: number): boolean {
+  const state = statFields(pid)?.[0];
+  return state !== undefined && state !== 'Z';
+}
+
+function descendants(pid: number): number[] {
+  const children = childPids(pid);
+  return [...children, ...children.flatMap(descendants)];
+}
+
+/**
+ * CPU-seconds (user + system) of `pid` and everything below it: its own, its reaped children's, and
+ * its live descendants'.
+ */
+export function treeCpuSeconds(pid = process.pid): number {
+  const own = statFields(pid) ?? [];
+  // utime, stime, cutime, cstime are fields 14-17 of stat: [11]..[14] here.
+  let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+  for (const child of descendants(pid)) {
+    const fields = statFields(child);
+    if (fields) ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks / TICKS_PER_SECOND;
+}
+
+/** Resident set size in bytes of `pid` and its live descendants. */
+export function treeRssBytes(pid = process.pid): number {
+  let bytes = 0;
+  for (const each of [pid, ...descendants(pid)]) {
+    try {
+      const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${each}/status`, 'utf8'));
+      if (match) bytes += Number(match[1]) * 1024;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return bytes;
+}
+
+/** Samples {@link treeRssBytes} every `everyMs` until `stop()`, which returns the peak. */
+export function sampleTreeRss(everyMs = 20, pid = process.pid): { stop: () => number } {
+  let peak = treeRssBytes(pid);
+  const timer = setInterval(() => (peak = Math.max(peak, treeRssBytes(pid))), everyMs);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return Math.max(peak, treeRssBytes(pid));
+    },
+  };
+}
