@@ -13,6 +13,13 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { freePort, waitForPing } from '../test/support/redis-server';
+import {
+  jpegWithRepeatedScans,
+  pngWithTextBomb,
+  svgEmbeddingRaster,
+  svgUseBomb,
+} from '../test/support/bombs/containers';
+import { deepAvif, deepPng, slowGradientPng } from '../test/support/bombs/processing';
 import { writeFixtures } from './lib/fixtures';
 import {
   CLIENT_CORE,
@@ -26,6 +33,8 @@ import {
   waitForHttp,
 } from './lib/processes';
 import {
+  ATTACKERS,
+  type AttackPhase,
   type Measured,
   type MemoryRun,
   netGrowth,
@@ -150,6 +159,8 @@ async function main(): Promise<void> {
     }
     return runs;
   });
+  log('\n(g) ordinary misses, alone and under attack');
+  const attack = await section('g', () => underAttack(work, subject));
   if (ONLY.length) {
     log(`\nBENCH_ONLY=${ONLY.join(',')}: nothing written; results are written by a full run.`);
     return;
@@ -169,6 +180,7 @@ async function main(): Promise<void> {
     singleFlight: singleFlight!,
     peers: peers!,
     memory: memoryRuns!,
+    attack: attack!,
     commands: commands.map(portable),
   };
   mkdirSync(results, { recursive: true });
@@ -440,6 +452,85 @@ async function mixedLoad(server: NodeServer, env: Record<string, string>) {
 }
 
 const mb = (bytes: number) => (bytes / 1048576).toFixed(0);
+
+/** The hostile originals of (g), as files named by their class, built in memory in a few seconds. */
+async function writeBombs(dir: string): Promise<string[]> {
+  mkdirSync(dir, { recursive: true });
+  const bombs: Record<string, Buffer> = {
+    'jpeg-scans.jpg': await jpegWithRepeatedScans({ size: 6000, repeats: 1000 }),
+    'png-ztxt.png': await pngWithTextBomb(),
+    'png-16bit.png': await deepPng(),
+    'avif-10bit.avif': await deepAvif(),
+    'svg-raster.svg': await svgEmbeddingRaster(100),
+    'svg-use.svg': svgUseBomb(),
+    'slow.png': await slowGradientPng(2000),
+  };
+  for (const [name, body] of Object.entries(bombs)) writeFileSync(join(dir, name), body);
+  return Object.keys(bombs);
+}
+
+/**
+ * (g): ordinary misses one after another, first alone, then while {@link ATTACKERS} clients send the
+ * hostile originals in turn without pause; latency of the ordinary misses and peak RSS of the server
+ * with its image workers.
+ */
+async function underAttack(
+  work: string,
+  subject: (name: string, env?: Record<string, string>) => Promise<NodeServer>,
+) {
+  const dir = join(work, 'bombs');
+  const names = await writeBombs(dir);
+  const server = await subject('library under attack', { BOMBS: dir });
+  const phase = async (label: string, attackers: number): Promise<AttackPhase> => {
+    let peakRss = server.rss();
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, server.rss())), 50);
+    const hostile: Record<string, number> = {};
+    let attacking = attackers > 0;
+    let sent = 0;
+    const attacker = async () => {
+      while (attacking) {
+        const name = names[sent % names.length];
+        const path =
+          name === 'slow.png' ? `/attack-slow/${label}-${sent}` : `/attack/${name}/${label}-${sent}`;
+        sent += 1;
+        const response = await fetch(`${server.url}${path}`);
+        await response.arrayBuffer();
+        hostile[response.status] = (hostile[response.status] ?? 0) + 1;
+      }
+    };
+    const running = Array.from({ length: attackers }, attacker);
+    const ms: number[] = [];
+    let failed = 0;
+    for (let i = 0; i < MISSES * 2; i++) {
+      const began = process.hrtime.bigint();
+      const response = await fetch(`${server.url}/photo/${label}-${i}.jpeg`);
+      await response.arrayBuffer();
+      if (response.status !== 200) failed += 1;
+      ms.push(Number(process.hrtime.bigint() - began) / 1e6);
+    }
+    attacking = false;
+    await Promise.all(running);
+    clearInterval(sampler);
+    const sorted = [...ms].sort((a, b) => a - b);
+    const result = {
+      misses: ms.length,
+      p50Ms: median(ms),
+      p99Ms: sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)],
+      failed,
+      peakRss: Math.max(peakRss, server.rss()),
+      hostile,
+    };
+    log(
+      `  ${label.padEnd(8)} p50 ${result.p50Ms.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms, ${failed} failed, peak RSS ${mb(result.peakRss)} MB, hostile ${JSON.stringify(hostile)}`,
+    );
+    return result;
+  };
+  await fetch(`${server.url}/photo/warm.jpeg`).then((r) => r.arrayBuffer());
+  const calm = await phase('calm', 0);
+  const attacked = await phase('attacked', ATTACKERS);
+  await server.stop();
+  return { calm, underAttack: attacked, classes: names.map((name) => name.replace(/\.\w+$/, '')) };
+}
 
 function machine() {
   return {

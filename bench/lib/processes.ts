@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { treeRssBytes } from '../../test/support/process-tree';
 import { availableParallelism } from 'node:os';
 
 /**
@@ -42,7 +42,7 @@ export interface Started {
   /** The command line, for the record. */
   command: string;
   child: ChildProcess;
-  /** Resident memory of the process now, in bytes (0 once it is gone). */
+  /** Resident memory of the process and its children (the image workers) now, in bytes (0 once gone). */
   rss(): number;
   /** Stops it (SIGTERM, then SIGKILL after 5 s) and waits for it to exit. */
   stop(): Promise<void>;
@@ -74,7 +74,7 @@ export function start(
     name,
     command: shown(cmd, argv, env),
     child,
-    rss: () => rssOf(child.pid),
+    rss: () => (child.pid === undefined ? 0 : treeRssBytes(child.pid)),
     stop: async () => {
       stopping = true;
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -84,17 +84,6 @@ export function start(
       clearTimeout(timer);
     },
   };
-}
-
-/** Resident set size of `pid` in bytes, from /proc (0 where there is none). */
-export function rssOf(pid: number | undefined): number {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = /VmRSS:\s+(\d+) kB/.exec(status);
-    return kb ? Number(kb[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
 }
 
 /** Waits until `url` answers (any status), failing with the process's name after `timeoutMs`. */

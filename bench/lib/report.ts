@@ -39,6 +39,18 @@ export interface MemoryRun {
   }>;
 }
 
+/** Ordinary misses, one after another, in one phase of the attack section. */
+export interface AttackPhase {
+  misses: number;
+  p50Ms: number;
+  p99Ms: number;
+  failed: number;
+  /** Peak RSS of the server and its image workers. */
+  peakRss: number;
+  /** Hostile requests answered in the phase, by status. */
+  hostile: Record<string, number>;
+}
+
 /** Everything one `npm run bench` measured; written as bench/results/latest.json. */
 export interface Results {
   date: string;
@@ -59,8 +71,12 @@ export interface Results {
     outputs: Record<string, { width?: number; height?: number; format?: string; bytes: number }>;
   };
   memory: MemoryRun[];
+  attack: { calm: AttackPhase; underAttack: AttackPhase; classes: string[] };
   commands: string[];
 }
+
+/** Clients that send hostile originals during the attack section. */
+export const ATTACKERS = 3;
 
 /** The names under which bench/run.ts records its targets. */
 export const TARGET = {
@@ -187,6 +203,11 @@ function hitTable(table: Record<string, Measured>, baseline: string): string {
   ].join('\n');
 }
 
+function attackRow(name: string, p: AttackPhase): string {
+  const hostile = Object.entries(p.hostile).map(([status, count]) => `${count} × ${status}`);
+  return `| ${name} | ${fixed(p.p50Ms, 1)} | ${fixed(p.p99Ms, 1)} | ${p.failed} | ${mb(p.peakRss)} | ${hostile.join(', ') || 'none'} |`;
+}
+
 /** bench/results/latest.md */
 export function renderMarkdown(r: Results): string {
   const m = r.machine as { cpus: number; cpuModel: string; node: string; sharp: string; libvips: string };
@@ -254,6 +275,17 @@ ${r.memory.map((run) => `| ${run.env} | ${mb(run.peakRss)} | ${mb(run.rssAtHalf)
 
 Growth without the cache: RSS minus the bytes the cache holds, sampled every 1000 requests after a
 full GC; the least-squares trend over the second half of the run, as a share of its mean.
+
+## (g) Ordinary misses under attack
+
+${r.attack.calm.misses} misses of the photo (256 px JPEG, a new cacheKey each), one after another, first alone, then
+while ${ATTACKERS} clients send hostile originals without pause: ${r.attack.classes.join(', ')}. The server runs
+with \`allowSvg\` and a 2 s \`processingTimeoutMs\`; RSS is the server's and its image workers'.
+
+| phase | p50 ms | p99 ms | failed | peak RSS | hostile requests answered |
+|---|---:|---:|---:|---:|---|
+${attackRow('alone', r.attack.calm)}
+${attackRow('under attack', r.attack.underAttack)}
 
 ## Commands
 

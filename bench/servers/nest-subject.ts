@@ -9,9 +9,11 @@
  * - `CACHE_MAX_BYTES`: bound of the in-memory cache (default: the library's)
  * - `PLATFORM=fastify`: Nest on Fastify (`@nestjs/platform-fastify`) instead of Express
  * - `ORIGIN`: base URL of the origin that serves the originals for URL sources
+ * - `BOMBS`: a folder of hostile originals served by `/attack/<file>/<key>` (and `slow.png` by
+ *   `/attack-slow/<key>`); also allows SVG and limits processing to 2 s, as an exposed service would
  */
 import 'reflect-metadata';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Controller, Get, Inject, Injectable, type LogLevel, Module, Param, Res } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -31,6 +33,12 @@ const fixtures = process.env.FIXTURES ?? '.';
 const logo = readFileSync(join(fixtures, 'logo.png'));
 const photo = readFileSync(join(fixtures, 'photo.jpg'));
 const photoPath = join(fixtures, 'photo.jpg');
+/** The hostile originals of the attack section, by file name. */
+const bombs = new Map<string, Buffer>(
+  process.env.BOMBS
+    ? readdirSync(process.env.BOMBS).map((name) => [name, readFileSync(join(process.env.BOMBS!, name))])
+    : [],
+);
 
 /** Counts what the library did, for the single-flight measurement. */
 @Injectable()
@@ -98,6 +106,22 @@ class BenchController {
     return { path: photoPath, cacheKey: 'bench_peer_photo' };
   }
 
+  /** (g): a hostile original under a new cacheKey each time. */
+  @Get('attack/:name/:key')
+  @ResizedImage({ width: 128, height: 128, format: 'png' })
+  attack(@Param('name') name: string, @Param('key') key: string) {
+    const body = bombs.get(name);
+    return body ? { buffer: body, cacheKey: `bench_attack_${name}_${key}` } : null;
+  }
+
+  /** (g): work that outlives the 2 s limit (a 2048 px AVIF at effort 9), under a new cacheKey each time. */
+  @Get('attack-slow/:key')
+  @ResizedImage({ width: 2048, height: 2048, format: 'avif', fit: 'fill' })
+  attackSlow(@Param('key') key: string) {
+    const body = bombs.get('slow.png');
+    return body ? { buffer: body, cacheKey: `bench_attack_slow_${key}` } : null;
+  }
+
   /** What a Nest route costs at best: the same bytes and headers, written by hand, nothing looked up. */
   @Get('ceiling/logo.png')
   ceiling(@Res() res: Response | FastifyReply) {
@@ -141,6 +165,9 @@ function options(): ImageResizeModuleOptions {
     ...(redis ? { redis, ...(process.env.HOT_CACHE === 'off' ? { hotCache: false } : {}) } : {}),
     ...(maxBytes ? { memory: { maxBytes: Number(maxBytes) } } : {}),
     sources: { allowPrivateNetworks: ['127.0.0.1'] },
+    ...(process.env.BOMBS
+      ? { allowSvg: true, processingTimeoutMs: 2000, encoders: { avif: { effort: 9 } } }
+      : {}),
   };
 }
 
