@@ -1,4 +1,3 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import type { INestApplication } from '@nestjs/common';
 import sharp from 'sharp';
@@ -18,6 +17,7 @@ import {
 } from './support/bombs/containers';
 import { binary } from './support/binary';
 import { startOrigin, type TestOrigin } from './support/origin-server';
+import { descendants, treeCpuSeconds, treeRssBytes } from './support/process-tree';
 import { createTestApp } from './support/test-app';
 
 /**
@@ -51,65 +51,8 @@ interface Cost {
 }
 
 /** The work may run in child processes (the processor's pool): they count as the process's own. */
-interface TreeUsage {
-  rss: number;
-  cpuSeconds: number;
-}
-
-/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
-const TICKS = 100;
-
-function readProc(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'latin1');
-  } catch {
-    return undefined; // not Linux, or the process has just exited
-  }
-}
-
-/** Fields of /proc/<pid>/stat after the command name: [0] is the state, [1] the parent's pid. */
-function statFields(pid: number | 'self'): string[] | undefined {
-  const stat = readProc(`/proc/${pid}/stat`);
-  return stat?.slice(stat.lastIndexOf(')') + 2).split(' ');
-}
-
-/** The pids of this process's children and their children, from /proc (none where there is no /proc). */
-function descendants(): number[] {
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
-  } catch {
-    return [];
-  }
-  const byParent = new Map<number, number[]>();
-  for (const name of entries) {
-    const parent = Number(statFields(Number(name))?.[1]);
-    byParent.set(parent, [...(byParent.get(parent) ?? []), Number(name)]);
-  }
-  const found: number[] = [];
-  for (let queue = [process.pid]; queue.length > 0;) {
-    const next = byParent.get(queue.pop()!) ?? [];
-    found.push(...next);
-    queue.push(...next);
-  }
-  return found;
-}
-
-/** RSS of this process and of `pids`; CPU of this process, of its reaped children, and of `pids`. */
-function treeUsage(pids: number[]): TreeUsage {
-  const own = process.cpuUsage();
-  let rss = process.memoryUsage.rss();
-  let ticks = 0;
-  const self = statFields('self');
-  if (self) ticks += Number(self[13]) + Number(self[14]); // cutime, cstime: children already reaped
-  for (const pid of pids) {
-    const fields = statFields(pid);
-    if (!fields) continue;
-    ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
-    const kb = /VmRSS:\s+(\d+)/.exec(readProc(`/proc/${pid}/status`) ?? '');
-    if (kb) rss += Number(kb[1]) * 1024;
-  }
-  return { rss, cpuSeconds: (own.user + own.system) / 1e6 + ticks / TICKS };
+function treeUsage(pids: number[]): { rss: number; cpuSeconds: number } {
+  return { rss: treeRssBytes(process.pid, pids), cpuSeconds: treeCpuSeconds(process.pid, pids) };
 }
 
 /** Requests `path` and watches the process and its children while it is answered and for AFTER_MS after. */

@@ -38,20 +38,37 @@ export function isAlive(pid: number): boolean {
   return state !== undefined && state !== 'Z';
 }
 
-function descendants(pid: number): number[] {
-  const children = childPids(pid);
-  return [...children, ...children.flatMap(descendants)];
+/** Every process below `pid` (children, their children...), from one pass over /proc. */
+export function descendants(pid = process.pid): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return []; // no /proc: not Linux
+  }
+  const byParent = new Map<string, number[]>();
+  for (const name of entries) {
+    const parent = statFields(Number(name))?.[1];
+    if (parent !== undefined) byParent.set(parent, [...(byParent.get(parent) ?? []), Number(name)]);
+  }
+  const found: number[] = [];
+  for (let queue = [pid]; queue.length > 0;) {
+    const next = byParent.get(String(queue.pop())) ?? [];
+    found.push(...next);
+    queue.push(...next);
+  }
+  return found;
 }
 
 /**
  * CPU-seconds (user + system) of `pid` and everything below it: its own, its reaped children's, and
  * its live descendants'.
  */
-export function treeCpuSeconds(pid = process.pid): number {
+export function treeCpuSeconds(pid = process.pid, below = descendants(pid)): number {
   const own = statFields(pid) ?? [];
   // utime, stime, cutime, cstime are fields 14-17 of stat: [11]..[14] here.
   let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
-  for (const child of descendants(pid)) {
+  for (const child of below) {
     const fields = statFields(child);
     if (fields) ticks += Number(fields[11]) + Number(fields[12]);
   }
@@ -59,9 +76,9 @@ export function treeCpuSeconds(pid = process.pid): number {
 }
 
 /** Resident set size in bytes of `pid` and its live descendants. */
-export function treeRssBytes(pid = process.pid): number {
+export function treeRssBytes(pid = process.pid, below = descendants(pid)): number {
   let bytes = 0;
-  for (const each of [pid, ...descendants(pid)]) {
+  for (const each of [pid, ...below]) {
     try {
       const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${each}/status`, 'utf8'));
       if (match) bytes += Number(match[1]) * 1024;
