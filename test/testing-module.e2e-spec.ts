@@ -1,7 +1,15 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Controller, Get, type INestApplication, Module, type ModuleMetadata, Param } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  type INestApplication,
+  Module,
+  type ModuleMetadata,
+  Param,
+  type Type,
+} from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { ImageResizeModule, ImageResizeService, ResizedImage } from 'nestjs-image-resize';
 import {
@@ -137,6 +145,17 @@ describe('ImageResizeTestingModule', () => {
     });
   });
 
+  /** `root` started with its ImageResizeModule registration swapped for the testing module. */
+  async function overridden(root: Type<unknown>): Promise<INestApplication> {
+    const moduleRef = await Test.createTestingModule({ imports: [root] })
+      .overrideModule(findImageResizeModule(root))
+      .useModule(ImageResizeTestingModule.forRoot({ fixtures: { [`${CDN}/wide.png`]: wide } }))
+      .compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    return app;
+  }
+
   describe('in place of an app registration made with forRootAsync', () => {
     it('replaces it through overrideModule(findImageResizeModule(AppModule))', async () => {
       const useFactory = jest.fn(() => ({ redis: 'redis://127.0.0.1:1' }));
@@ -148,12 +167,7 @@ describe('ImageResizeTestingModule', () => {
       @Module({ imports: [FeatureModule] })
       class AppModule {}
 
-      const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
-        .overrideModule(findImageResizeModule(AppModule))
-        .useModule(ImageResizeTestingModule.forRoot({ fixtures: { [`${CDN}/wide.png`]: wide } }))
-        .compile();
-      const app = moduleRef.createNestApplication({ logger: false });
-      await app.init();
+      const app = await overridden(AppModule);
       try {
         const res = await request(app.getHttpServer()).get('/logo/wide');
         expect(res.status).toBe(200);
@@ -172,12 +186,7 @@ describe('ImageResizeTestingModule', () => {
       @Module({ imports: [ImagesModule], controllers: [LogosController] })
       class AppModule {}
 
-      const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
-        .overrideModule(findImageResizeModule(AppModule))
-        .useModule(ImageResizeTestingModule.forRoot({ fixtures: { [`${CDN}/wide.png`]: wide } }))
-        .compile();
-      const app = moduleRef.createNestApplication({ logger: false });
-      await app.init();
+      const app = await overridden(AppModule);
       try {
         const res = await request(app.getHttpServer()).get('/logo/wide');
         expect(res.status).toBe(200);
