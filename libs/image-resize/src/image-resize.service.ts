@@ -496,13 +496,17 @@ function toDescriptor(source: ImageSource): ImageSourceDescriptor {
  */
 function unnamedSource(source: ImageSource | undefined): string {
   if (source === undefined || source === null) return '(before its source was known)';
-  const descriptor = typeof source === 'string' ? { url: source } : source;
-  if ('url' in descriptor && typeof descriptor.url === 'string') {
+  let descriptor: ImageSourceDescriptor;
+  try {
+    descriptor = toDescriptor(source);
+  } catch {
+    return '(an invalid source)';
+  }
+  if (descriptor.url !== undefined) {
     return `${hashedCacheKey('url', normalisedUrl(descriptor.url))} (derived from its URL)`;
   }
-  if (Buffer.isBuffer(descriptor) || 'buffer' in descriptor) return '(a Buffer source)';
-  if ('path' in descriptor) return '(a file source)';
-  return '(a stream source)';
+  if (descriptor.buffer !== undefined) return '(a Buffer source)';
+  return descriptor.path !== undefined ? '(a file source)' : '(a stream source)';
 }
 
 /** The WHATWG form of a URL (`HTTP://Example.COM:80/a` and `http://example.com/a` are one); the whole of it, query included. */
