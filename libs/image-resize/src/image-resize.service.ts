@@ -20,7 +20,7 @@ import { ImageResizeMetrics } from './image-resize.metrics';
 import { ResizeQueue } from './processors/resize.queue';
 import { FileImageSource } from './sources/file-image.source';
 import { SourceByteBudget } from './sources/source-byte.budget';
-import { sourceTimeoutError } from './sources/source-deadline';
+import { deadline, sourceTimeoutError } from './sources/source-deadline';
 import { assertCacheKey, groupKey, hashedCacheKey, variantKey } from './image-resize.keys';
 import { isRedisClusterConfig } from './image-resize.options';
 import { resolveResizeSpec } from './resize-spec.resolver';
@@ -366,19 +366,14 @@ export class ImageResizeService {
   private async loadAdmitted(descriptor: ImageSourceDescriptor): Promise<HeldSource> {
     const reservation = this.sourceBytes.open();
     const timeoutMs = this.options.fetchTimeoutMs;
-    const controller = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => {
-        const timeout = sourceTimeoutError(descriptor, timeoutMs);
-        controller.abort(timeout);
-        reject(timeout);
-      }, timeoutMs);
-    });
+    const limit = deadline(timeoutMs, () => sourceTimeoutError(descriptor, timeoutMs));
+    const expired = new Promise<never>((_resolve, reject) =>
+      limit.signal.addEventListener('abort', () => reject(limit.signal.reason), { once: true }),
+    );
     try {
       const loaded = await Promise.race([
-        this.loader.load(descriptor, { signal: controller.signal, reservation }),
-        deadline,
+        this.loader.load(descriptor, { signal: limit.signal, reservation }),
+        expired,
       ]);
       if (descriptor.buffer === undefined) reservation.settle(loaded.body.length);
       return { loaded, release: () => reservation.release() };
@@ -387,7 +382,7 @@ export class ImageResizeService {
       descriptor.stream?.destroy();
       throw error;
     } finally {
-      clearTimeout(timer);
+      limit.clear();
     }
   }
 
