@@ -19,6 +19,7 @@ import {
   type ImageResizeTestingOptions,
 } from 'nestjs-image-resize/testing';
 import sharp from 'sharp';
+import { workerPids } from './support/process-tree';
 import request from 'supertest';
 
 const CDN = 'https://cdn.example.com';
@@ -194,6 +195,16 @@ describe('ImageResizeTestingModule', () => {
       } finally {
         await app.close();
       }
+    });
+
+    it('leaves no image worker behind once the app is closed', async () => {
+      @Module({ imports: [ImageResizeModule.forRoot()], controllers: [LogosController] })
+      class AppModule {}
+      const app = await overridden(AppModule);
+      expect((await request(app.getHttpServer()).get('/logo/wide')).status).toBe(200);
+      expect(workerPids().length).toBeGreaterThan(0);
+      await app.close();
+      expect(workerPids()).toEqual([]);
     });
 
     it('findImageResizeModule says so when the app does not register ImageResizeModule', () => {

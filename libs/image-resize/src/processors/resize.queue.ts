@@ -14,6 +14,12 @@ export function holdSlotUntil<T>(result: Promise<T>, ended: Promise<unknown>): P
   return result;
 }
 
+/** `derived` (e.g. `result.then(...)` in a wrapping processor) holds the slot as `result` does. */
+export function holdSlotLike<T>(derived: Promise<T>, result: Promise<unknown>): Promise<T> {
+  const ended = workEnds.get(result);
+  return ended ? holdSlotUntil(derived, ended) : derived;
+}
+
 /**
  * Bounds the image work of a process: at most `concurrency` resizes at a time, at most `maxQueue`
  * waiting for a slot; past that a request fails at once with a 503 {@link OverloadedError} (with

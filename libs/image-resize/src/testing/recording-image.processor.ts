@@ -1,5 +1,7 @@
+import type { OnModuleDestroy } from '@nestjs/common';
 import type { ImageProcessor, ProcessedImage } from '../interfaces/image-processor.interface';
 import type { ResolvedResizeSpec } from '../interfaces/resize-spec.interface';
+import { holdSlotLike } from '../processors/resize.queue';
 import type { FixtureImageSourceLoader } from './fixture-image-source.loader';
 import type { ImageResizeRecorder } from './image-resize.recorder';
 
@@ -15,16 +17,25 @@ export class RecordingImageProcessor implements ImageProcessor {
     private readonly recorder: ImageResizeRecorder,
   ) {}
 
-  async process(input: Buffer, spec: ResolvedResizeSpec): Promise<ProcessedImage> {
-    const processed = await this.inner.process(input, spec);
-    const from = this.loader.loadedFrom(input);
-    this.recorder.record({
-      source: from?.source ?? 'unknown',
-      cacheKey: spec.cacheKey ?? from?.cacheKey,
-      width: spec.width,
-      height: spec.height,
-      format: spec.alphaFallback ? processed.format : spec.format,
+  process(input: Buffer, spec: ResolvedResizeSpec): Promise<ProcessedImage> {
+    const result = this.inner.process(input, spec);
+    const recorded = result.then((processed) => {
+      const from = this.loader.loadedFrom(input);
+      this.recorder.record({
+        source: from?.source ?? 'unknown',
+        cacheKey: spec.cacheKey ?? from?.cacheKey,
+        width: spec.width,
+        height: spec.height,
+        format: spec.alphaFallback ? processed.format : spec.format,
+      });
+      return processed;
     });
-    return processed;
+    // A resize slot stays taken until the inner processor's work has really ended, as without the wrapper.
+    return holdSlotLike(recorded, result);
+  }
+
+  /** Stops the inner processor's workers with the module. */
+  async onModuleDestroy(): Promise<void> {
+    await (this.inner as Partial<OnModuleDestroy>).onModuleDestroy?.();
   }
 }
