@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import sharp from 'sharp';
 import { InvalidImageError, SourceTooLargeError } from '../errors/image-resize.errors';
 import { resolveImageResizeOptions } from '../image-resize.options';
@@ -10,6 +11,7 @@ import type {
 import { resolveResizeSpec } from '../resize-spec.resolver';
 import { animatedGif } from '../../../../test/support/hostile-fixtures';
 import { SharpImageProcessor } from './sharp-image.processor';
+import { SharedInputFiles } from './shared-input.files';
 
 const processor = new SharpImageProcessor(resolveImageResizeOptions({}));
 afterAll(() => processor.onModuleDestroy());
@@ -175,4 +177,28 @@ describe('SharpImageProcessor', () => {
       expect(still.format).toBe('webp');
     });
   });
+
+  describe('carrying the source to the child', () => {
+    const shared = () =>
+      readdirSync('/dev/shm').filter((name) => name.startsWith('nestjs-image-resize-'));
+
+    it('goes through a private file in /dev/shm, removed with the module, and gives the same bytes as the IPC channel', async () => {
+      const viaFile = new SharpImageProcessor(resolveImageResizeOptions({}));
+      const viaChannel = new SharpImageProcessor(resolveImageResizeOptions({}));
+      // Where there is no shared-memory folder, the bytes go over the channel.
+      (viaChannel as unknown as { inputs: SharedInputFiles }).inputs = new SharedInputFiles('/nonexistent');
+      const before = shared();
+      try {
+        const input = await widePng();
+        const [a, b] = [await viaFile.process(input, spec()), await viaChannel.process(input, spec())];
+        expect(shared().filter((name) => !before.includes(name))).toHaveLength(1);
+        expect(a.format).toBe('png');
+        expect(a.body.equals(b.body)).toBe(true);
+      } finally {
+        await Promise.all([viaFile.onModuleDestroy(), viaChannel.onModuleDestroy()]);
+      }
+      expect(shared().filter((name) => !before.includes(name))).toEqual([]);
+    });
+  });
 });
+

@@ -12,6 +12,7 @@ import type { OutputFormat, ResolvedResizeSpec } from '../interfaces/resize-spec
 import { ChildProcessPool, PoolClosedError, WorkCrashedError, WorkTimeoutError } from './child-process.pool';
 import { checkContainer } from './image-container.checks';
 import { holdSlotUntil } from './resize.queue';
+import { SharedInputFiles } from './shared-input.files';
 import { type ImageJob, type ImageJobFailure, type ImageJobOutput, makeImage } from './sharp-image.work';
 
 const CONTENT_TYPES: Record<OutputFormat, string> = {
@@ -42,6 +43,7 @@ const RETIRE_ABOVE_BYTES = 192 * 1024 * 1024;
 @Injectable()
 export class SharpImageProcessor implements ImageProcessor, OnModuleDestroy {
   private readonly pool: ChildProcessPool;
+  private readonly inputs = new SharedInputFiles();
 
   constructor(@Inject(IMAGE_RESIZE_OPTIONS) private readonly options: ResolvedImageResizeOptions) {
     this.pool = new ChildProcessPool(options.concurrency, { retireAboveBytes: RETIRE_ABOVE_BYTES });
@@ -60,13 +62,17 @@ export class SharpImageProcessor implements ImageProcessor, OnModuleDestroy {
     } catch (error) {
       return Promise.reject(error);
     }
+    const shared = this.inputs.take(job.input!);
+    if (shared) job = { ...job, input: undefined, inputFile: shared.input };
     const task = this.pool.run(makeImage, [job], this.options.processingTimeoutMs);
+    if (shared) void task.ended.then(() => shared.release());
     return holdSlotUntil(task.result.then(toProcessedImage, toImageError), task.ended);
   }
 
   /** Kills the child processes and waits until they have exited. */
   async onModuleDestroy(): Promise<void> {
     await this.pool.close();
+    this.inputs.close();
   }
 
   private job(input: Buffer, spec: ResolvedResizeSpec): ImageJob {

@@ -5,7 +5,10 @@ import type { CropPosition, FitMode, OutputFormat } from '../interfaces/resize-s
 export interface ImageJob {
   /** The file the parent loaded sharp from: the child loads the very same copy. */
   sharpPath: string;
-  input: Uint8Array;
+  /** The source's bytes, sent over the IPC channel; or else `inputFile`. */
+  input?: Uint8Array;
+  /** Where to read the source's bytes from (see `SharedInputFiles`). */
+  inputFile?: { path: string; length: number };
   width: number;
   height: number;
   format: OutputFormat;
@@ -62,7 +65,8 @@ export async function makeImage(job: ImageJob): Promise<ImageJobOutput> {
   // workerpool's worker module is the child's main module; its `emit` reaches the parent's `on`.
   (main?.exports as { emit?: (event: ImageJobStarted) => void } | undefined)?.emit?.({ pid: process.pid });
   const marker = Symbol.for('nestjs-image-resize.child');
-  const host = globalThis as { [marker]?: boolean };
+  const buffer = Symbol.for('nestjs-image-resize.input');
+  const host = globalThis as { [marker]?: boolean; [buffer]?: Buffer };
   if (!host[marker]) {
     host[marker] = true;
     // A parent that goes away takes this process with it, even in the middle of a decode.
@@ -72,11 +76,33 @@ export async function makeImage(job: ImageJob): Promise<ImageJobOutput> {
   const fail = (kind: ImageJobFailure['kind'], message: string, detail?: string): never => {
     throw Object.assign(new Error(message), { kind, detail });
   };
+  /** Reads a shared file into a buffer this child keeps for the next image (unless it is large). */
+  function readInput(file: { path: string; length: number }): Buffer {
+    const fs = (main as NodeJS.Module).require('fs') as typeof import('fs');
+    let target = host[buffer];
+    if (!target || target.length < file.length) {
+      target = Buffer.allocUnsafeSlow(file.length);
+      if (file.length <= 8 * 1024 * 1024) host[buffer] = target;
+    }
+    const fd = fs.openSync(file.path, 'r');
+    try {
+      let read = 0;
+      while (read < file.length) {
+        const n = fs.readSync(fd, target, read, file.length - read, read);
+        if (n === 0) fail('invalid', 'Source image could not be read');
+        read += n;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    return target.subarray(0, file.length);
+  }
   const size = (bytes: number) => (bytes < 1e6 ? `${bytes} bytes` : `${Math.ceil(bytes / 1e6)} MB`);
 
+  const input = job.input ?? readInput(job.inputFile!);
   let metadata: Metadata;
   try {
-    metadata = await sharp(job.input, { limitInputPixels: false }).metadata();
+    metadata = await sharp(input, { limitInputPixels: false }).metadata();
   } catch (error) {
     return fail('invalid', 'Source is not a supported image', (error as Error).message);
   }
@@ -118,7 +144,7 @@ export async function makeImage(job: ImageJob): Promise<ImageJobOutput> {
 
   const white: Color = { r: 255, g: 255, b: 255, alpha: 1 };
   const background: Color = job.background ?? (format === 'jpeg' ? white : { r: 0, g: 0, b: 0, alpha: 0 });
-  let image: Sharp = sharp(job.input, { limitInputPixels: job.maxInputPixels, failOn: 'error', animated })
+  let image: Sharp = sharp(input, { limitInputPixels: job.maxInputPixels, failOn: 'error', animated })
     .rotate()
     .resize({
       width: job.width,
