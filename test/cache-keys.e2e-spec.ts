@@ -12,7 +12,7 @@ import {
 } from 'nestjs-image-resize';
 import sharp from 'sharp';
 import request from 'supertest';
-import { hashedCacheKey } from '../libs/image-resize/src/image-resize.keys';
+import { hashedCacheKey } from '../libs/image-resize/src/spec/variant.keys';
 import { transparentPng } from './support/fixtures';
 import { startOrigin, type TestOrigin } from './support/origin-server';
 import { startTestRedisCluster, type TestRedisCluster } from './support/redis-cluster';

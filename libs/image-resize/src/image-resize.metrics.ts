@@ -1,8 +1,8 @@
 import { loggableMessage } from './errors/image-resize.errors';
 import { Injectable, Logger } from '@nestjs/common';
 import { IMAGE_RESIZE_LOGGER_CONTEXT } from './image-resize.constants';
-import type { OutputFormat } from './interfaces/resize-spec.interface';
-import type { CacheStatus } from './interfaces/resized-image.interface';
+import type { OutputFormat } from './spec/resize-spec.interface';
+import type { CacheStatus } from './resized-image.result';
 
 /** What the library reports as it works; subscribe with {@link ImageResizeMetrics.subscribe}. */
 export type ImageResizeEvent =

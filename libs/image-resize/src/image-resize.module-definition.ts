@@ -2,7 +2,7 @@ import { ConfigurableModuleBuilder } from '@nestjs/common';
 import type {
   ImageResizeModuleExtras,
   ImageResizeModuleOptions,
-} from './interfaces/image-resize-options.interface';
+} from './options/image-resize-options.interface';
 
 /**
  * The module's `forRoot`/`forRootAsync`, built with `ConfigurableModuleBuilder`. `isGlobal` is an

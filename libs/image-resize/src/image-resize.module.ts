@@ -6,7 +6,7 @@ import { createRedisClient, whenReady } from './cache/redis-client.factory';
 import { RedisImageCache } from './cache/redis-image.cache';
 import { HotImageTier } from './cache/hot-image.tier';
 import { ImageResizeConfigError } from './errors/image-resize.errors';
-import type { ImageCache } from './interfaces/image-cache.interface';
+import type { ImageCache } from './cache/image-cache.interface';
 import {
   CACHE_MANAGER_TOKEN,
   IMAGE_PROCESSOR,
@@ -20,7 +20,7 @@ import {
   IMAGE_RESIZE_MODULE_OPTIONS,
   type ImageResizeModuleRootOptions,
 } from './image-resize.module-definition';
-import { resolveImageResizeOptions } from './image-resize.options';
+import { resolveImageResizeOptions } from './options/image-resize.options';
 import { ImageResizeService } from './image-resize.service';
 import { ImageResizeMetrics } from './image-resize.metrics';
 import { ResizedImageResponder } from './http/resized-image.responder';
@@ -28,7 +28,7 @@ import { ResizedImageExplorer } from './decorators/resized-image.explorer';
 import type {
   ImageResizeModuleOptions,
   ResolvedImageResizeOptions,
-} from './interfaces/image-resize-options.interface';
+} from './options/image-resize-options.interface';
 import { SharpImageProcessor } from './processors/sharp-image.processor';
 import { DefaultImageSourceLoader } from './sources/default-image-source.loader';
 import type { Cluster, Redis } from 'ioredis';

@@ -18,20 +18,20 @@ import {
 import { type SignUrlOptions, UrlSigner } from './signing/url-signer';
 import { ImageResizeMetrics } from './image-resize.metrics';
 import { ResizeQueue } from './processors/resize.queue';
-import { FileImageSource } from './sources/file-image.source';
+import { FileImageReader } from './sources/file-image.reader';
 import { SourceByteBudget } from './sources/source-byte.budget';
 import { deadline, sourceTimeoutError } from './sources/source-deadline';
-import { assertCacheKey, groupKey, hashedCacheKey, variantKey } from './image-resize.keys';
-import { isRedisClusterConfig } from './image-resize.options';
-import { resolveResizeSpec } from './resize-spec.resolver';
-import { negotiateImageFormat } from './image-resize.negotiation';
-import type { CachedImage, ImageCache, ImageCacheKey } from './interfaces/image-cache.interface';
-import type { ImageProcessor } from './interfaces/image-processor.interface';
-import type { ResolvedImageResizeOptions } from './interfaces/image-resize-options.interface';
-import type { ImageSource, ImageSourceDescriptor, LoadedSource } from './interfaces/image-source.interface';
-import type { ImageSourceLoader } from './interfaces/image-source-loader.interface';
-import type { ResizeSpec, ResolvedResizeSpec } from './interfaces/resize-spec.interface';
-import type { CacheStatus, ResizedImageResult } from './interfaces/resized-image.interface';
+import { assertCacheKey, groupKey, hashedCacheKey, variantKey } from './spec/variant.keys';
+import { isRedisClusterConfig } from './options/image-resize.options';
+import { resolveResizeSpec } from './spec/resize-spec.resolver';
+import { negotiateImageFormat } from './spec/format.negotiation';
+import type { CachedImage, ImageCache, ImageCacheKey } from './cache/image-cache.interface';
+import type { ImageProcessor } from './processors/image-processor.interface';
+import type { ResolvedImageResizeOptions } from './options/image-resize-options.interface';
+import type { ImageSource, ImageSourceDescriptor, LoadedSource } from './sources/image-source.interface';
+import type { ImageSourceLoader } from './sources/image-source-loader.interface';
+import type { ResizeSpec, ResolvedResizeSpec } from './spec/resize-spec.interface';
+import type { CacheStatus, ResizedImageResult } from './resized-image.result';
 
 /** What {@link ImageResizeService.health} reports. */
 export interface ImageResizeHealth {
@@ -81,7 +81,7 @@ export class ImageResizeService {
   /** `maxSourceBytesInFlight`: bytes of the sources being loaded or held. */
   private readonly sourceBytes: SourceByteBudget;
   /** Checks `path` sources for derived cache keys exactly as the default loader reads them. */
-  private readonly files: FileImageSource;
+  private readonly files: FileImageReader;
   /** `Accept` header -> negotiated format; clients send the same few headers over and over. */
   private readonly negotiated = new LRUCache<string, 'avif' | 'webp' | 'none'>({ max: 256 });
   private readonly negotiate = (accept: string | undefined): 'avif' | 'webp' | undefined => {
@@ -105,7 +105,7 @@ export class ImageResizeService {
     this.signer = options.signing && new UrlSigner(options.signing.keys);
     this.queue = new ResizeQueue(options.concurrency, options.maxQueue);
     this.sourceBytes = new SourceByteBudget(options.maxSourceBytesInFlight);
-    this.files = new FileImageSource(options.sources.fileRoot);
+    this.files = new FileImageReader(options.sources.fileRoot);
   }
 
   /**
@@ -517,7 +517,7 @@ function normalisedUrl(url: string): string {
  * A cacheKey for a source that has none: the URL, the file's identity, or the bytes, hashed. A file
  * is checked as it is read (`sources.fileRoot`, regular files only), so no answer tells more.
  */
-async function derivedCacheKey(source: ImageSourceDescriptor, files: FileImageSource): Promise<string> {
+async function derivedCacheKey(source: ImageSourceDescriptor, files: FileImageReader): Promise<string> {
   if (source.url !== undefined) return hashedCacheKey('url', normalisedUrl(source.url));
   if (source.buffer !== undefined) return hashedCacheKey('buf', source.buffer);
   const file = await files.identify(source.path as string);

@@ -18,12 +18,12 @@ export {
   type SignUrlOptions,
   type UrlSignerOptions,
 } from './signing/url-signer';
-export { negotiateImageFormat } from './image-resize.negotiation';
-export { resolveResizeSpec } from './resize-spec.resolver';
+export { negotiateImageFormat } from './spec/format.negotiation';
+export { resolveResizeSpec } from './spec/resize-spec.resolver';
 export { specFromRequest } from './http/request-spec.resolver';
 export { ResizedImageResponder, ResizedImageCall, cacheControlHeader } from './http/resized-image.responder';
 export type { ImageExchange } from './http/image-exchange';
-export { resolveImageResizeOptions } from './image-resize.options';
+export { resolveImageResizeOptions } from './options/image-resize.options';
 export {
   CACHE_MANAGER_TOKEN,
   IMAGE_PROCESSOR,
@@ -75,7 +75,7 @@ export { encodeCachedImage, decodeCachedImage } from './cache/cached-image.codec
 export { SharpImageProcessor } from './processors/sharp-image.processor';
 export { ResizeQueue } from './processors/resize.queue';
 export { DefaultImageSourceLoader } from './sources/default-image-source.loader';
-export { HttpImageSource, type HttpFetchLimits } from './sources/http-image.source';
+export { HttpImageFetcher, type HttpFetchLimits } from './sources/http-image.fetcher';
 export type {
   ImageResizeModuleOptions,
   ImageResizeModuleExtras,
@@ -89,20 +89,20 @@ export type {
   RedisClusterOptions,
   RedisConnectionOptions,
   RedrawRequest,
-} from './interfaces/image-resize-options.interface';
+} from './options/image-resize-options.interface';
 export type {
   ResizeSpec,
   ResolvedResizeSpec,
   OutputFormat,
   FitMode,
   CropPosition,
-} from './interfaces/resize-spec.interface';
-export type { ImageSource, ImageSourceDescriptor, LoadedSource } from './interfaces/image-source.interface';
-export type { ResizedImageResult, CacheStatus } from './interfaces/resized-image.interface';
-export type { ImageCache, CachedImage, ImageCacheKey } from './interfaces/image-cache.interface';
-export type { ImageProcessor, ProcessedImage } from './interfaces/image-processor.interface';
+} from './spec/resize-spec.interface';
+export type { ImageSource, ImageSourceDescriptor, LoadedSource } from './sources/image-source.interface';
+export type { ResizedImageResult, CacheStatus } from './resized-image.result';
+export type { ImageCache, CachedImage, ImageCacheKey } from './cache/image-cache.interface';
+export type { ImageProcessor, ProcessedImage } from './processors/image-processor.interface';
 export type {
   ImageSourceLoader,
   SourceBytesReservation,
   SourceLoadContext,
-} from './interfaces/image-source-loader.interface';
+} from './sources/image-source-loader.interface';

@@ -1,4 +1,4 @@
-import type { CachedImage, ImageCache, ImageCacheKey } from '../interfaces/image-cache.interface';
+import type { CachedImage, ImageCache, ImageCacheKey } from './image-cache.interface';
 import { decodeCachedImage, encodeCachedImage } from './cached-image.codec';
 
 /**

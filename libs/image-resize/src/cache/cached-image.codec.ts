@@ -1,5 +1,5 @@
-import type { CachedImage } from '../interfaces/image-cache.interface';
-import type { OutputFormat } from '../interfaces/resize-spec.interface';
+import type { CachedImage } from './image-cache.interface';
+import type { OutputFormat } from '../spec/resize-spec.interface';
 
 /**
  * Binary layout of a cached image, so that Redis holds the bytes as they are (no JSON, no base64):

@@ -3,7 +3,7 @@ import { Logger } from '@nestjs/common';
 import { loggableMessage } from '../errors/image-resize.errors';
 import type { Cluster, Redis } from 'ioredis';
 import { DEFAULT_HOT_CACHE_MAX_AGE_MS, IMAGE_RESIZE_LOGGER_CONTEXT } from '../image-resize.constants';
-import type { CachedImage, ImageCacheKey } from '../interfaces/image-cache.interface';
+import type { CachedImage, ImageCacheKey } from './image-cache.interface';
 import { MemoryImageCache, TTL_RESOLUTION_MS } from './memory-image.cache';
 
 /** How a {@link HotImageTier} ages its copies and retries its subscription. */

@@ -1,5 +1,5 @@
 import { MemoryImageCache } from './memory-image.cache';
-import type { CachedImage } from '../interfaces/image-cache.interface';
+import type { CachedImage } from './image-cache.interface';
 
 const image = (size: number): CachedImage => ({
   body: Buffer.alloc(size, 1),

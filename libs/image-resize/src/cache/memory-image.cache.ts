@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { CachedImage, ImageCache, ImageCacheKey } from '../interfaces/image-cache.interface';
+import type { CachedImage, ImageCache, ImageCacheKey } from './image-cache.interface';
 
 /**
  * How stale the cache's clock may be, in ms: an entry may outlive its TTL by this much. The clock is

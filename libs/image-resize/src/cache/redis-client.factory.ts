@@ -2,8 +2,8 @@ import { Logger } from '@nestjs/common';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, IMAGE_RESIZE_LOGGER_CONTEXT } from '../image-resize.constants';
 import { describeErrorCause, ImageResizeConfigError } from '../errors/image-resize.errors';
-import { isRedisClusterConfig } from '../image-resize.options';
-import type { ResolvedImageResizeOptions } from '../interfaces/image-resize-options.interface';
+import { isRedisClusterConfig } from '../options/image-resize.options';
+import type { ResolvedImageResizeOptions } from '../options/image-resize-options.interface';
 
 /**
  * Defaults that keep a slow or absent Redis from holding requests: a command fails after a short

@@ -3,7 +3,7 @@ import { Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common'
 import type { Cluster, Redis } from 'ioredis';
 import { CacheUnavailableError, loggableMessage } from '../errors/image-resize.errors';
 import { IMAGE_RESIZE_LOGGER_CONTEXT } from '../image-resize.constants';
-import type { CachedImage, ImageCache, ImageCacheKey } from '../interfaces/image-cache.interface';
+import type { CachedImage, ImageCache, ImageCacheKey } from './image-cache.interface';
 import { decodeCachedImage, encodeCachedImage } from './cached-image.codec';
 import type { HotImageTier } from './hot-image.tier';
 

@@ -3,10 +3,10 @@ import { ImageResizeConfigError } from '../errors/image-resize.errors';
 import { RESIZED_IMAGE_METADATA } from '../image-resize.constants';
 import { type ResizedImageCall, ResizedImageResponder } from '../http/resized-image.responder';
 import { exchangeOf } from '../http/image-exchange';
-import type { ResizeSpec } from '../interfaces/resize-spec.interface';
-import type { ImageSource } from '../interfaces/image-source.interface';
-import type { CacheControlOptions } from '../interfaces/image-resize-options.interface';
-import { checkCacheControl } from '../image-resize.options';
+import type { ResizeSpec } from '../spec/resize-spec.interface';
+import type { ImageSource } from '../sources/image-source.interface';
+import type { CacheControlOptions } from '../options/image-resize-options.interface';
+import { checkCacheControl } from '../options/image-resize.options';
 import { isResponseParam, paramIndex, responseParamKey, routeArgs, setRouteArgs } from './nest-internals';
 import { documentResizedImageRoute } from '../openapi/resized-image.openapi';
 

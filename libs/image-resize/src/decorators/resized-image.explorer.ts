@@ -4,8 +4,8 @@ import { ImageResizeConfigError, InvalidResizeSpecError } from '../errors/image-
 import { IMAGE_RESIZE_OPTIONS, RESIZED_IMAGE_METADATA } from '../image-resize.constants';
 import { ResizedImageResponder } from '../http/resized-image.responder';
 import { specFromRequest } from '../http/request-spec.resolver';
-import type { ResolvedImageResizeOptions } from '../interfaces/image-resize-options.interface';
-import { resolveResizeSpec } from '../resize-spec.resolver';
+import type { ResolvedImageResizeOptions } from '../options/image-resize-options.interface';
+import { resolveResizeSpec } from '../spec/resize-spec.resolver';
 import { checkNestContract, isRouteHandler } from './nest-internals';
 import {
   isResizedImageHandler,

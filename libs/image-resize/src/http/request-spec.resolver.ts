@@ -1,6 +1,6 @@
 import { InvalidResizeSpecError, InvalidSignatureError } from '../errors/image-resize.errors';
 import type { ResizedImageOptions } from '../decorators/resized-image.decorator';
-import type { ResizeSpec } from '../interfaces/resize-spec.interface';
+import type { ResizeSpec } from '../spec/resize-spec.interface';
 import type { QueryValues } from '../signing/url-signer';
 
 function single(query: QueryValues, name: string): string | undefined {

@@ -14,10 +14,10 @@ import type {
   CacheControlOptions,
   RedrawRequest,
   ResolvedImageResizeOptions,
-} from '../interfaces/image-resize-options.interface';
-import type { ImageSource } from '../interfaces/image-source.interface';
-import type { ResizeSpec, ResolvedResizeSpec } from '../interfaces/resize-spec.interface';
-import type { ResizedImageResult } from '../interfaces/resized-image.interface';
+} from '../options/image-resize-options.interface';
+import type { ImageSource } from '../sources/image-source.interface';
+import type { ResizeSpec, ResolvedResizeSpec } from '../spec/resize-spec.interface';
+import type { ResizedImageResult } from '../resized-image.result';
 import type { ResizedImageOptions } from '../decorators/resized-image.decorator';
 import { specFromRequest } from './request-spec.resolver';
 import { EXPIRY_PARAM } from '../signing/url-signer';

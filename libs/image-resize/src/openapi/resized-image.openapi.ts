@@ -1,5 +1,5 @@
 import type { ResizedImageOptions } from '../decorators/resized-image.decorator';
-import type { FitMode, OutputFormat } from '../interfaces/resize-spec.interface';
+import type { FitMode, OutputFormat } from '../spec/resize-spec.interface';
 import { EXPIRY_PARAM, SIGNATURE_PARAM } from '../signing/url-signer';
 
 // The few shapes of @nestjs/swagger used here, declared locally so that its types never reach the

@@ -1,7 +1,7 @@
 import sharp, { type Sharp } from 'sharp';
-import { resolveImageResizeOptions } from '../image-resize.options';
-import type { ResizeSpec } from '../interfaces/resize-spec.interface';
-import { resolveResizeSpec } from '../resize-spec.resolver';
+import { resolveImageResizeOptions } from '../options/image-resize.options';
+import type { ResizeSpec } from '../spec/resize-spec.interface';
+import { resolveResizeSpec } from '../spec/resize-spec.resolver';
 import { SharpImageProcessor } from './sharp-image.processor';
 
 /** Pixel-level checks of what the processor outputs: orientation, colour, alpha, transforms. */

@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { InvalidImageError } from '../errors/image-resize.errors';
-import { resolveImageResizeOptions } from '../image-resize.options';
-import { resolveResizeSpec } from '../resize-spec.resolver';
+import { resolveImageResizeOptions } from '../options/image-resize.options';
+import { resolveResizeSpec } from '../spec/resize-spec.resolver';
 import { checkContainer } from './image-container.checks';
 import { SharpImageProcessor } from './sharp-image.processor';
 

@@ -1,14 +1,14 @@
 import { readdirSync } from 'node:fs';
 import sharp from 'sharp';
 import { InvalidImageError, SourceTooLargeError } from '../errors/image-resize.errors';
-import { resolveImageResizeOptions } from '../image-resize.options';
+import { resolveImageResizeOptions } from '../options/image-resize.options';
 import type {
   FitMode,
   OutputFormat,
   ResizeSpec,
   ResolvedResizeSpec,
-} from '../interfaces/resize-spec.interface';
-import { resolveResizeSpec } from '../resize-spec.resolver';
+} from '../spec/resize-spec.interface';
+import { resolveResizeSpec } from '../spec/resize-spec.resolver';
 import { animatedGif } from '../../../../test/support/hostile-fixtures';
 import { SharpImageProcessor } from './sharp-image.processor';
 import { SharedInputFiles } from './shared-input.files';

@@ -6,9 +6,9 @@ import {
   ProcessingTimeoutError,
   SourceTooLargeError,
 } from '../errors/image-resize.errors';
-import type { ImageProcessor, ProcessedImage } from '../interfaces/image-processor.interface';
-import type { ResolvedImageResizeOptions } from '../interfaces/image-resize-options.interface';
-import type { OutputFormat, ResolvedResizeSpec } from '../interfaces/resize-spec.interface';
+import type { ImageProcessor, ProcessedImage } from './image-processor.interface';
+import type { ResolvedImageResizeOptions } from '../options/image-resize-options.interface';
+import type { OutputFormat, ResolvedResizeSpec } from '../spec/resize-spec.interface';
 import { ChildProcessPool, PoolClosedError, WorkCrashedError, WorkTimeoutError } from './child-process.pool';
 import { checkContainer } from './image-container.checks';
 import { holdSlotUntil } from './resize.queue';

@@ -1,5 +1,5 @@
 import type { Color, Metadata, Sharp } from 'sharp';
-import type { CropPosition, FitMode, OutputFormat } from '../interfaces/resize-spec.interface';
+import type { CropPosition, FitMode, OutputFormat } from '../spec/resize-spec.interface';
 
 /** What a child needs to make one image: the bytes, the resize and encoder settings, the limits. */
 export interface ImageJob {

@@ -9,7 +9,7 @@ import {
   UpstreamError,
   UpstreamTimeoutError,
 } from '../errors/image-resize.errors';
-import { resolveImageResizeOptions } from '../image-resize.options';
+import { resolveImageResizeOptions } from '../options/image-resize.options';
 import { DefaultImageSourceLoader } from './default-image-source.loader';
 import { SourceByteBudget } from './source-byte.budget';
 

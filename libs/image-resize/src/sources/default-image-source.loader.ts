@@ -1,29 +1,29 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { IMAGE_RESIZE_OPTIONS } from '../image-resize.constants';
 import { ImageResizeError, SourceTooLargeError, UpstreamError } from '../errors/image-resize.errors';
-import type { ResolvedImageResizeOptions } from '../interfaces/image-resize-options.interface';
-import type { ImageSourceDescriptor, LoadedSource } from '../interfaces/image-source.interface';
-import type { ImageSourceLoader, SourceLoadContext } from '../interfaces/image-source-loader.interface';
-import { FileImageSource } from './file-image.source';
-import { HttpImageSource } from './http-image.source';
+import type { ResolvedImageResizeOptions } from '../options/image-resize-options.interface';
+import type { ImageSourceDescriptor, LoadedSource } from './image-source.interface';
+import type { ImageSourceLoader, SourceLoadContext } from './image-source-loader.interface';
+import { FileImageReader } from './file-image.reader';
+import { HttpImageFetcher } from './http-image.fetcher';
 import { readLimited } from './read-limited';
 import { deadline, sourceTimeoutError } from './source-deadline';
 import { SourceAddressPolicy } from './source-address.policy';
 
 /**
- * The default {@link ImageSourceLoader}: URLs through {@link HttpImageSource}, Buffers as they are,
+ * The default {@link ImageSourceLoader}: URLs through {@link HttpImageFetcher}, Buffers as they are,
  * streams and files read up to `maxSourceBytes` within `fetchTimeoutMs` (a stream that does not end
- * in time is destroyed), files through {@link FileImageSource} (regular files only, within
+ * in time is destroyed), files through {@link FileImageReader} (regular files only, within
  * `sources.fileRoot`). Bytes are reserved in the context's admission budget before they are held.
  */
 @Injectable()
 export class DefaultImageSourceLoader implements ImageSourceLoader {
-  private readonly http: HttpImageSource;
-  private readonly files: FileImageSource;
+  private readonly http: HttpImageFetcher;
+  private readonly files: FileImageReader;
 
   constructor(@Inject(IMAGE_RESIZE_OPTIONS) private readonly options: ResolvedImageResizeOptions) {
-    this.http = new HttpImageSource(new SourceAddressPolicy(options.sources));
-    this.files = new FileImageSource(options.sources.fileRoot);
+    this.http = new HttpImageFetcher(new SourceAddressPolicy(options.sources));
+    this.files = new FileImageReader(options.sources.fileRoot);
   }
 
   async load(source: ImageSourceDescriptor, context: SourceLoadContext = {}): Promise<LoadedSource> {

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { SourceTooLargeError } from '../errors/image-resize.errors';
-import type { SourceBytesReservation } from '../interfaces/image-source-loader.interface';
+import type { SourceBytesReservation } from './image-source-loader.interface';
 
 /** Extra limits of {@link readLimited}. */
 export interface ReadLimitedOptions {

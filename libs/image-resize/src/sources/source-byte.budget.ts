@@ -1,5 +1,5 @@
 import { OverloadedError } from '../errors/image-resize.errors';
-import type { SourceBytesReservation } from '../interfaces/image-source-loader.interface';
+import type { SourceBytesReservation } from './image-source-loader.interface';
 
 /** What a client is told when the budget is full; no source is named. */
 const FULL_MESSAGE = 'Too many images being loaded, retry shortly';

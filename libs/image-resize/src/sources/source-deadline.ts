@@ -1,5 +1,5 @@
 import { UpstreamTimeoutError } from '../errors/image-resize.errors';
-import type { ImageSourceDescriptor } from '../interfaces/image-source.interface';
+import type { ImageSourceDescriptor } from './image-source.interface';
 
 /** The 504 of a source that missed its deadline; the logs say which kind of source and the limit. */
 export function sourceTimeoutError(source: ImageSourceDescriptor, timeoutMs: number): UpstreamTimeoutError {

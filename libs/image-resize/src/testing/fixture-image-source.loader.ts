@@ -4,9 +4,9 @@ import {
   ImageResizeConfigError,
   SourceTooLargeError,
 } from '../errors/image-resize.errors';
-import type { ResolvedImageResizeOptions } from '../interfaces/image-resize-options.interface';
-import type { ImageSourceDescriptor, LoadedSource } from '../interfaces/image-source.interface';
-import type { ImageSourceLoader, SourceLoadContext } from '../interfaces/image-source-loader.interface';
+import type { ResolvedImageResizeOptions } from '../options/image-resize-options.interface';
+import type { ImageSourceDescriptor, LoadedSource } from '../sources/image-source.interface';
+import type { ImageSourceLoader, SourceLoadContext } from '../sources/image-source-loader.interface';
 import { SourceAddressPolicy } from '../sources/source-address.policy';
 import type { ImageFixture } from './image-resize-testing.options';
 

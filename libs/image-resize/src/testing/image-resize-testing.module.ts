@@ -12,7 +12,7 @@ import {
 import { moduleImports } from '../decorators/nest-internals';
 import { ImageResizeModule } from '../image-resize.module';
 import { IMAGE_RESIZE_MODULE_OPTIONS } from '../image-resize.module-definition';
-import type { ResolvedImageResizeOptions } from '../interfaces/image-resize-options.interface';
+import type { ResolvedImageResizeOptions } from '../options/image-resize-options.interface';
 import { SharpImageProcessor } from '../processors/sharp-image.processor';
 import { DefaultImageSourceLoader } from '../sources/default-image-source.loader';
 import { FixtureImageSourceLoader, type FixtureLookup } from './fixture-image-source.loader';

@@ -1,4 +1,4 @@
-import type { ImageResizeModuleOptions } from '../interfaces/image-resize-options.interface';
+import type { ImageResizeModuleOptions } from '../options/image-resize-options.interface';
 
 /** An original for a URL: its bytes, or the path of a file that holds them (read on every load). */
 export type ImageFixture = Buffer | string;

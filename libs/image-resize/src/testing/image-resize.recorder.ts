@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { OutputFormat } from '../interfaces/resize-spec.interface';
+import type { OutputFormat } from '../spec/resize-spec.interface';
 
 /** One image that `ImageResizeTestingModule` resized (a cache hit resizes nothing). */
 export interface RecordedResize {

@@ -1,6 +1,6 @@
 import type { OnModuleDestroy } from '@nestjs/common';
-import type { ImageProcessor, ProcessedImage } from '../interfaces/image-processor.interface';
-import type { ResolvedResizeSpec } from '../interfaces/resize-spec.interface';
+import type { ImageProcessor, ProcessedImage } from '../processors/image-processor.interface';
+import type { ResolvedResizeSpec } from '../spec/resize-spec.interface';
 import { holdSlotLike } from '../processors/resize.queue';
 import type { FixtureImageSourceLoader } from './fixture-image-source.loader';
 import type { ImageResizeRecorder } from './image-resize.recorder';

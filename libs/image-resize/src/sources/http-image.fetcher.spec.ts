@@ -8,20 +8,20 @@ import {
   UpstreamError,
   UpstreamTimeoutError,
 } from '../errors/image-resize.errors';
-import { HttpImageSource } from './http-image.source';
+import { HttpImageFetcher } from './http-image.fetcher';
 import { SourceByteBudget } from './source-byte.budget';
 import { SourceAddressPolicy } from './source-address.policy';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
-describe('HttpImageSource', () => {
+describe('HttpImageFetcher', () => {
   const routes = new Map<string, Handler>();
   const closedEarly = new Set<string>();
   let requests = 0;
   let server: Server;
   let base: string;
   // The test origin is on loopback, which the default policy refuses: allowed here for 127.0.0.1 only.
-  const source = new HttpImageSource(new SourceAddressPolicy({ allowPrivateNetworks: ['127.0.0.1'] }));
+  const source = new HttpImageFetcher(new SourceAddressPolicy({ allowPrivateNetworks: ['127.0.0.1'] }));
   const limits = { maxBytes: 1000, timeoutMs: 2000, maxRedirects: 2 };
 
   beforeAll(async () => {
@@ -152,7 +152,7 @@ describe('HttpImageSource', () => {
             '',
           );
       }
-      const dns = new HttpImageSource(new NoSuchHost({ allowPrivateNetworks: false }));
+      const dns = new HttpImageFetcher(new NoSuchHost({ allowPrivateNetworks: false }));
       const error = await dns.fetch('http://no-such-host.invalid/logo.png', limits).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(UpstreamError);
       expect((error as UpstreamError).getStatus()).toBe(502);
@@ -173,7 +173,7 @@ describe('HttpImageSource', () => {
     });
 
     it('keeps the refused host name on a refusal, but never an address', async () => {
-      const strict = new HttpImageSource(
+      const strict = new HttpImageFetcher(
         new SourceAddressPolicy({
           allowedHosts: ['cdn.example.com', 'localhost'],
           allowPrivateNetworks: false,
@@ -187,7 +187,7 @@ describe('HttpImageSource', () => {
       expect(await hostOf('https://evil.example.net/logo.png')).toBe('evil.example.net');
       // localhost resolves to loopback (from the hosts file), which the policy refuses at lookup.
       expect(await hostOf(`${base.replace('127.0.0.1', 'localhost')}/ok`)).toBe('localhost');
-      const open = new HttpImageSource(new SourceAddressPolicy({ allowPrivateNetworks: false }));
+      const open = new HttpImageFetcher(new SourceAddressPolicy({ allowPrivateNetworks: false }));
       const literal = await open.fetch(`${base}/ok`, limits).catch((e: unknown) => e);
       expect(literal).toBeInstanceOf(SourceNotAllowedError);
       expect((literal as SourceNotAllowedError).refusedHost).toBeUndefined();
@@ -210,7 +210,7 @@ describe('HttpImageSource', () => {
 
   it('refuses loopback with the default policy, before any request is made', async () => {
     const before = requests;
-    const strict = new HttpImageSource();
+    const strict = new HttpImageFetcher();
     const error = await strict.fetch(`${base}/ok`, limits).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SourceNotAllowedError);
     expect((error as Error).message).not.toMatch(/127\.0\.0\.1/);

@@ -18,15 +18,15 @@ import {
   DEFAULT_MEMORY_MAX_BYTES,
   DEFAULT_PROCESSING_TIMEOUT_MS,
   DEFAULT_TTL_SECONDS,
-} from './image-resize.constants';
-import { ImageResizeConfigError } from './errors/image-resize.errors';
+} from '../image-resize.constants';
+import { ImageResizeConfigError } from '../errors/image-resize.errors';
 import type {
   CacheControlOptions,
   EncoderOptions,
   RedisClusterConfig,
   ImageResizeModuleOptions,
   ResolvedImageResizeOptions,
-} from './interfaces/image-resize-options.interface';
+} from './image-resize-options.interface';
 
 const KNOWN_OPTIONS = new Set<string>([
   'redis',

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import type { ImageCacheKey } from './interfaces/image-cache.interface';
-import { DEFAULT_ENCODERS } from './image-resize.constants';
-import type { ResolvedEncoderOptions } from './interfaces/image-resize-options.interface';
-import type { OutputFormat, ResolvedResizeSpec } from './interfaces/resize-spec.interface';
-import { InvalidResizeSpecError } from './errors/image-resize.errors';
+import type { ImageCacheKey } from '../cache/image-cache.interface';
+import { DEFAULT_ENCODERS } from '../image-resize.constants';
+import type { ResolvedEncoderOptions } from '../options/image-resize-options.interface';
+import type { OutputFormat, ResolvedResizeSpec } from './resize-spec.interface';
+import { InvalidResizeSpecError } from '../errors/image-resize.errors';
 
 /**
  * Characters a cacheKey may contain: none of them can appear in the suffix of a group key, and

@@ -1,13 +1,13 @@
-import { InvalidResizeSpecError } from './errors/image-resize.errors';
-import { negotiateImageFormat } from './image-resize.negotiation';
-import type { ResolvedImageResizeOptions } from './interfaces/image-resize-options.interface';
+import { InvalidResizeSpecError } from '../errors/image-resize.errors';
+import { negotiateImageFormat } from './format.negotiation';
+import type { ResolvedImageResizeOptions } from '../options/image-resize-options.interface';
 import type {
   CropPosition,
   FitMode,
   OutputFormat,
   ResizeSpec,
   ResolvedResizeSpec,
-} from './interfaces/resize-spec.interface';
+} from './resize-spec.interface';
 
 const FORMATS: readonly OutputFormat[] = ['png', 'jpeg', 'webp', 'avif'];
 const FITS: readonly FitMode[] = ['inside', 'cover', 'contain', 'fill', 'outside'];

@@ -1,4 +1,4 @@
-import type { OutputFormat } from './resize-spec.interface';
+import type { OutputFormat } from './spec/resize-spec.interface';
 
 /** How a result was obtained: from the cache, freshly made and cached, or made without the cache. */
 export type CacheStatus = 'HIT' | 'MISS' | 'BYPASS';

@@ -11,8 +11,8 @@ import {
   UpstreamError,
   UpstreamTimeoutError,
 } from '../errors/image-resize.errors';
-import type { LoadedSource } from '../interfaces/image-source.interface';
-import type { SourceBytesReservation } from '../interfaces/image-source-loader.interface';
+import type { LoadedSource } from './image-source.interface';
+import type { SourceBytesReservation } from './image-source-loader.interface';
 import { readLimited } from './read-limited';
 import { deadline } from './source-deadline';
 import { SOURCE_REFUSED_CODE, SourceAddressPolicy } from './source-address.policy';
@@ -39,7 +39,7 @@ export interface HttpFetchLimits {
  * URL and on the address it connects to. No header of the incoming request (cookies, authorization)
  * is ever forwarded, and no proxy from the environment is used.
  */
-export class HttpImageSource {
+export class HttpImageFetcher {
   private readonly http: AxiosInstance;
 
   /** @param policy which hosts and addresses may be fetched; by default public addresses only. */

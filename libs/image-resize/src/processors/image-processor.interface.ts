@@ -1,4 +1,4 @@
-import type { OutputFormat, ResolvedResizeSpec } from './resize-spec.interface';
+import type { OutputFormat, ResolvedResizeSpec } from '../spec/resize-spec.interface';
 
 /** The result of an {@link ImageProcessor}. */
 export interface ProcessedImage {

@@ -1,4 +1,4 @@
-import type { OutputFormat } from './resize-spec.interface';
+import type { OutputFormat } from '../spec/resize-spec.interface';
 
 /** One cached variant: the bytes plus the little that the HTTP response needs. */
 export interface CachedImage {

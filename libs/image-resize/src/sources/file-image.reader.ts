@@ -8,7 +8,7 @@ import {
   SourceTooLargeError,
   UpstreamError,
 } from '../errors/image-resize.errors';
-import type { SourceBytesReservation } from '../interfaces/image-source-loader.interface';
+import type { SourceBytesReservation } from './image-source-loader.interface';
 import { readLimited } from './read-limited';
 
 /** Limits of one file read. */
@@ -45,7 +45,7 @@ const MAX_LINKS = 40;
  * nothing of what is there; with a root, a path that leads outside it, by `..` or by a symbolic
  * link, gets {@link SourceNotAllowedError} (403) whether or not it exists.
  */
-export class FileImageSource {
+export class FileImageReader {
   /** @param root absolute folder without symbolic links (`sources.fileRoot`, resolved at boot) */
   constructor(private readonly root?: string) {}
 

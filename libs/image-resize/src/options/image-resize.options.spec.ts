@@ -1,7 +1,7 @@
 import { mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ImageResizeConfigError } from './errors/image-resize.errors';
+import { ImageResizeConfigError } from '../errors/image-resize.errors';
 import { resolveImageResizeOptions } from './image-resize.options';
 
 describe('resolveImageResizeOptions', () => {

@@ -10,14 +10,14 @@ import {
   SourceTooLargeError,
   UpstreamTimeoutError,
 } from '../errors/image-resize.errors';
-import { FileImageSource } from './file-image.source';
+import { FileImageReader } from './file-image.reader';
 import { SourceByteBudget } from './source-byte.budget';
 
-describe('FileImageSource', () => {
+describe('FileImageReader', () => {
   let dir: string;
   let root: string;
   const limits = { maxBytes: 1000 };
-  const failure = (files: FileImageSource, path: string, more = {}) =>
+  const failure = (files: FileImageReader, path: string, more = {}) =>
     files.read(path, { ...limits, ...more }).then(
       () => new Error('expected a failure'),
       (error: unknown) => error,
@@ -48,19 +48,19 @@ describe('FileImageSource', () => {
   it('reads a regular file, reserving its size before reading it', async () => {
     const budget = new SourceByteBudget(100);
     const reservation = budget.open();
-    expect(await new FileImageSource().read(join(root, 'a.bin'), { ...limits, reservation })).toEqual(
+    expect(await new FileImageReader().read(join(root, 'a.bin'), { ...limits, reservation })).toEqual(
       Buffer.alloc(10, 7),
     );
     expect(reservation.bytes).toBe(10);
     const full = new SourceByteBudget(15);
     full.open().ensure(10);
     expect(
-      await failure(new FileImageSource(), join(root, 'a.bin'), { reservation: full.open() }),
+      await failure(new FileImageReader(), join(root, 'a.bin'), { reservation: full.open() }),
     ).toBeInstanceOf(OverloadedError);
   });
 
   it('refuses a file larger than maxBytes from its size, without reading it', async () => {
-    expect(await failure(new FileImageSource(), join(root, 'big.bin'))).toBeInstanceOf(SourceTooLargeError);
+    expect(await failure(new FileImageReader(), join(root, 'big.bin'))).toBeInstanceOf(SourceTooLargeError);
   });
 
   it.each([
@@ -72,7 +72,7 @@ describe('FileImageSource', () => {
     ['empty', ''],
     ['with a NUL byte', 'a\0.bin'],
   ])('answers a path that is %s with the one 404, naming nothing', async (_name, name) => {
-    for (const files of [new FileImageSource(), new FileImageSource(root)]) {
+    for (const files of [new FileImageReader(), new FileImageReader(root)]) {
       const error = await failure(files, name === '' ? '' : join(root, name));
       expect(error).toBeInstanceOf(ImageNotFoundError);
       expect((error as Error).message).toBe('Image file not found');
@@ -86,20 +86,20 @@ describe('FileImageSource', () => {
     ['a dangling link to outside', () => join(root, 'dangling-out')],
     ['the folder above', () => dir],
   ])('refuses %s with 403 when confined to a root', async (_name, path) => {
-    const error = await failure(new FileImageSource(root), path());
+    const error = await failure(new FileImageReader(root), path());
     expect(error).toBeInstanceOf(SourceNotAllowedError);
     expect((error as Error).message).not.toContain(dir);
-    await expect(new FileImageSource(root).identify(path())).rejects.toThrow(SourceNotAllowedError);
+    await expect(new FileImageReader(root).identify(path())).rejects.toThrow(SourceNotAllowedError);
   });
 
   it('identifies a file by its path, size and modification time', async () => {
-    const identity = await new FileImageSource(root).identify(join(root, 'sub', '..', 'a.bin'));
+    const identity = await new FileImageReader(root).identify(join(root, 'sub', '..', 'a.bin'));
     expect(identity).toEqual({ path: join(root, 'a.bin'), size: 10, mtimeMs: expect.any(Number) });
   });
 
   it('stops at the signal with its reason', async () => {
     const reason = new UpstreamTimeoutError();
-    const error = await failure(new FileImageSource(), join(root, 'a.bin'), {
+    const error = await failure(new FileImageReader(), join(root, 'a.bin'), {
       signal: AbortSignal.abort(reason),
     });
     expect(error).toBe(reason);

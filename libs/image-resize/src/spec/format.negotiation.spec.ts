@@ -1,5 +1,5 @@
-import { resolveImageResizeOptions } from './image-resize.options';
-import { negotiateImageFormat } from './image-resize.negotiation';
+import { resolveImageResizeOptions } from '../options/image-resize.options';
+import { negotiateImageFormat } from './format.negotiation';
 import { resolveResizeSpec } from './resize-spec.resolver';
 
 describe('negotiateImageFormat', () => {

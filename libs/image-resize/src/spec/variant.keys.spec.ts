@@ -1,7 +1,7 @@
-import { InvalidResizeSpecError } from './errors/image-resize.errors';
-import { assertCacheKey, groupKey, hashedCacheKey, variantKey } from './image-resize.keys';
-import { resolveImageResizeOptions } from './image-resize.options';
-import type { ResizeSpec, ResolvedResizeSpec } from './interfaces/resize-spec.interface';
+import { InvalidResizeSpecError } from '../errors/image-resize.errors';
+import { assertCacheKey, groupKey, hashedCacheKey, variantKey } from './variant.keys';
+import { resolveImageResizeOptions } from '../options/image-resize.options';
+import type { ResizeSpec, ResolvedResizeSpec } from './resize-spec.interface';
 import { resolveResizeSpec } from './resize-spec.resolver';
 
 const defaults = resolveImageResizeOptions({ ttl: 60 });
