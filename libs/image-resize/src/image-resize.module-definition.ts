@@ -1,8 +1,11 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
-import type {
-  ImageResizeModuleExtras,
-  ImageResizeModuleOptions,
-} from './options/image-resize-options.interface';
+import type { ImageResizeModuleOptions } from './options/image-resize-options.interface';
+
+/** Extra options of `forRoot`/`forRootAsync` that change the module graph rather than the behaviour. */
+export interface ImageResizeModuleExtras {
+  /** Register the module globally, so that every module can use the service and the decorator. Default false. */
+  isGlobal?: boolean;
+}
 
 /**
  * The module's `forRoot`/`forRootAsync`, built with `ConfigurableModuleBuilder`. `isGlobal` is an

@@ -1,6 +1,7 @@
 export { ImageResizeModule } from './image-resize.module';
 export type {
   ImageResizeModuleAsyncOptions,
+  ImageResizeModuleExtras,
   ImageResizeModuleRootOptions,
 } from './image-resize.module-definition';
 export { IMAGE_RESIZE_MODULE_OPTIONS } from './image-resize.module-definition';
@@ -78,7 +79,6 @@ export { DefaultImageSourceLoader } from './sources/default-image-source.loader'
 export { HttpImageFetcher, type HttpFetchLimits } from './sources/http-image.fetcher';
 export type {
   ImageResizeModuleOptions,
-  ImageResizeModuleExtras,
   ImageSourcesOptions,
   CacheControlOptions,
   EncoderOptions,

@@ -256,9 +256,3 @@ export interface ResolvedImageResizeOptions {
   encoders: ResolvedEncoderOptions;
   cacheControl: CacheControlOptions;
 }
-
-/** Extra options of `forRoot`/`forRootAsync` that change the module graph rather than the behaviour. */
-export interface ImageResizeModuleExtras {
-  /** Register the module globally, so that every module can use the service and the decorator. Default false. */
-  isGlobal?: boolean;
-}
