@@ -66,10 +66,12 @@ describe('routes that could only fail at request time are refused at boot', () =
     const error = await boot(BigLogos, { maxOutputWidth: 2000, maxOutputHeight: 2000 });
     expect(error).toBeInstanceOf(ImageResizeConfigError);
     expect(error?.message).toContain(
-      'BigLogos.presets: preset "poster": width must be an integer from 1 to 2000 (the module options maxOutputWidth / maxOutputHeight set the limit)',
+      'BigLogos.presets: preset "poster": width must be an integer from 1 to 2000 (got the number 3000) (the module options maxOutputWidth / maxOutputHeight set the limit)',
     );
     // Width 1200 keeps the route's 1:2 aspect: 2400 high, past maxOutputHeight.
-    expect(error?.message).toContain('BigLogos.widths: width 1200: height must be an integer from 1 to 2000');
+    expect(error?.message).toContain(
+      'BigLogos.widths: width 1200: height must be an integer from 1 to 2000 (got the number 2400) (the module options maxOutputWidth / maxOutputHeight set the limit)',
+    );
     expect(error?.message).not.toMatch(/small|width 100:/);
     expect(await boot(BigLogos, { maxOutputWidth: 3000, maxOutputHeight: 3000 })).toBeUndefined();
   });

@@ -121,12 +121,21 @@ describe('ImageResizeService without the decorator', () => {
   });
 
   it.each([
-    [{ width: 0, height: 10 }, /width must be an integer from 1 to 4096/],
-    [{ width: 10, height: 5000 }, /height must be an integer from 1 to 4096/],
-    [{ width: 10.5, height: 10 }, /width/],
-    [{ width: 10, height: 10, format: 'gif' }, /format must be one of/],
-    [{ width: 10, height: 10, fit: 'stretch' }, /fit must be one of/],
-    [{ width: 10, height: 10, quality: 0 }, /quality must be an integer from 1 to 100/],
+    [{ width: 0, height: 10 }, /^width must be an integer from 1 to 4096 \(got the number 0\)$/],
+    [{ width: 10, height: 5000 }, /^height must be an integer from 1 to 4096 \(got the number 5000\)$/],
+    [{ width: 10.5, height: 10 }, /^width must be an integer from 1 to 4096 \(got the number 10\.5\)$/],
+    [
+      { width: 10, height: 10, format: 'gif' },
+      /^format must be one of png, jpeg, webp, avif, auto \(got a string "gif"\)$/,
+    ],
+    [
+      { width: 10, height: 10, fit: 'stretch' },
+      /^fit must be one of inside, cover, contain, fill, outside \(got a string "stretch"\)$/,
+    ],
+    [
+      { width: 10, height: 10, quality: 0 },
+      /^quality must be an integer from 1 to 100 \(got the number 0\)$/,
+    ],
     [{ width: 10, height: 10, cacheKey: 'has space' }, /cacheKey must be/],
   ])('refuses the spec %j with a 400 that says what to fix', async (spec, message) => {
     const error = await service.resize(png, spec as never).catch((e: unknown) => e);

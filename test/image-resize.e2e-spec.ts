@@ -272,7 +272,11 @@ describe('module registration', () => {
     await expect(createTestApp(origin.url, { ttl: -5 })).rejects.toThrow(/option "ttl" must be an integer/);
     await expect(
       createTestApp(origin.url, { async: { useFactory: () => ({ redis: 'http://localhost:6379' }) } }),
-    ).rejects.toThrow(/option "redis" must use the redis: or rediss: scheme/);
+    ).rejects.toThrow(
+      new Error(
+        'ImageResizeModule: option "redis" must be a URL with the redis: or rediss: scheme (got the scheme "http:")',
+      ),
+    );
   });
 });
 

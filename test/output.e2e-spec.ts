@@ -109,7 +109,7 @@ describe('output chosen by the request', () => {
     const calls = handlerCalls;
     const refused = await request(app.getHttpServer()).get('/preset/a?preset=huge');
     expect(refused.status).toBe(400);
-    expect(refused.body.message).toBe('?preset must be one of small, large');
+    expect(refused.body.message).toBe('?preset must be one of small, large (got a string "huge")');
     expect(handlerCalls).toBe(calls);
   });
 

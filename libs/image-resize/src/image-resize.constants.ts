@@ -1,3 +1,5 @@
+import { DEFAULT_OPTIONS } from './options/image-resize.defaults';
+
 /** Injection token of the resolved {@link ResolvedImageResizeOptions} (defaults applied, validated). */
 export const IMAGE_RESIZE_OPTIONS = Symbol('IMAGE_RESIZE_OPTIONS');
 
@@ -29,48 +31,19 @@ export const RESIZED_IMAGE_METADATA = 'nestjs-image-resize:spec';
 /** Logger context of the library. */
 export const IMAGE_RESIZE_LOGGER_CONTEXT = 'ImageResize';
 
-/** Default `ttl`: 30 days, as in the original recipe. */
-export const DEFAULT_TTL_SECONDS = 30 * 24 * 3600;
-/** Default `keyPrefix`. */
-export const DEFAULT_KEY_PREFIX = 'image_resize_';
-/** Default `memory.maxBytes`: 64 MiB. */
-export const DEFAULT_MEMORY_MAX_BYTES = 64 * 1024 * 1024;
-/** Default `hotCache.maxBytes` (with `redis`): 16 MiB. */
-export const DEFAULT_HOT_CACHE_MAX_BYTES = 16 * 1024 * 1024;
-/** Default `hotCache.maxAgeMs`: a hot copy is read from Redis again after a minute at the latest. */
-export const DEFAULT_HOT_CACHE_MAX_AGE_MS = 60_000;
-/** Default `maxSourceBytes`: 20 MiB. */
-export const DEFAULT_MAX_SOURCE_BYTES = 20 * 1024 * 1024;
-/** Default `fetchTimeoutMs`: 10 s for the whole fetch. */
-export const DEFAULT_FETCH_TIMEOUT_MS = 10_000;
-/** Default `sources.maxRedirects`. */
-export const DEFAULT_MAX_REDIRECTS = 3;
-/** Default `maxInputPixels`: 40 megapixels. */
-export const DEFAULT_MAX_INPUT_PIXELS = 40_000_000;
-/** Default `maxSourceBytesInFlight`: 64 MiB of sources downloaded or held at once. */
-export const DEFAULT_MAX_SOURCE_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
-/** Default `maxDecodedBytes`: a 40 MP image at 8-bit RGBA. */
-export const DEFAULT_MAX_DECODED_BYTES = 160_000_000;
-/** Default `maxJpegScans`: far above what cameras and encoders write (about 10 for a progressive JPEG). */
-export const DEFAULT_MAX_JPEG_SCANS = 100;
-/** Default `maxAnimationFrames`. */
-export const DEFAULT_MAX_ANIMATION_FRAMES = 1000;
-/** Default `processingTimeoutMs`: 10 s. */
-export const DEFAULT_PROCESSING_TIMEOUT_MS = 10_000;
-/** Default `maxQueue`: resizes that may wait for a slot before requests get 503. */
-export const DEFAULT_MAX_QUEUE = 100;
-/** Default `maxOutputWidth` and `maxOutputHeight`. */
-export const DEFAULT_MAX_OUTPUT_DIMENSION = 4096;
-/**
- * Default encoder settings (module option `encoders`): JPEG q80 with mozjpeg, WebP q80, AVIF q50 at
- * effort 3, PNG lossless without a palette. The README's "Encoder defaults" says why.
+/*
+ * The defaults of the module's options are one table, DEFAULT_OPTIONS in options/image-resize.defaults.ts.
+ * The two entries below are taken from it for the files that import them by these names
+ * (spec/variant.keys.ts, cache/hot-image.tier.ts).
  */
-export const DEFAULT_ENCODERS = {
-  jpeg: { quality: 80 },
-  webp: { quality: 80 },
-  avif: { quality: 50, effort: 3 },
-  png: { palette: false },
-} as const;
 
-/** Milliseconds after which a Redis command fails and the request goes on without the cache. */
+/** Default `hotCache.maxAgeMs` (from {@link DEFAULT_OPTIONS}). */
+export const DEFAULT_HOT_CACHE_MAX_AGE_MS = DEFAULT_OPTIONS.hotCache.maxAgeMs;
+/** Default encoder settings, module option `encoders` (from {@link DEFAULT_OPTIONS}). */
+export const DEFAULT_ENCODERS = DEFAULT_OPTIONS.encoders;
+
+/**
+ * Milliseconds after which a Redis command fails and the request goes on without the cache (the
+ * `commandTimeout` of the client that the `redis` option creates, unless it sets its own).
+ */
 export const DEFAULT_REDIS_COMMAND_TIMEOUT_MS = 1000;

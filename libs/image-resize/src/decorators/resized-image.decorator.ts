@@ -7,6 +7,7 @@ import type { ResizeSpec } from '../spec/resize-spec.interface';
 import type { ImageSource } from '../sources/image-source.interface';
 import type { CacheControlOptions } from '../options/image-resize-options.interface';
 import { checkCacheControl } from '../options/image-resize.options';
+import { routeChecks as route } from '../options/validation';
 import { isResponseParam, paramIndex, responseParamKey, routeArgs, setRouteArgs } from './nest-internals';
 import { documentResizedImageRoute } from '../openapi/resized-image.openapi';
 
@@ -45,29 +46,30 @@ export interface ResizedImageOptions extends Omit<ResizeSpec, 'redraw' | 'accept
 }
 
 const PRESET_NAME = /^[\w-]{1,40}$/;
+const PRESETS_EXPECTED = 'a non-empty object of presets named with 1 to 40 letters, digits, "_" or "-"';
 
 function checkOptions(spec: ResizedImageOptions): void {
-  checkCacheControl('@ResizedImage() cacheControl', spec.cacheControl);
+  checkCacheControl(route, 'cacheControl', spec.cacheControl);
   const hasBox = spec.width !== undefined && spec.height !== undefined;
   if (!hasBox && !spec.presets && !spec.signed) {
     throw new ImageResizeConfigError('@ResizedImage() needs width and height, presets, or signed: true');
   }
   if (spec.presets) {
     const names = Object.keys(spec.presets);
-    if (names.length === 0 || names.some((name) => !PRESET_NAME.test(name))) {
-      throw new ImageResizeConfigError(
-        '@ResizedImage() presets must be a non-empty object whose names are letters, digits, "_" or "-"',
-      );
+    route.assert(names.length > 0, 'presets', PRESETS_EXPECTED, spec.presets);
+    for (const name of names) {
+      route.assert(PRESET_NAME.test(name), 'presets', PRESETS_EXPECTED, spec.presets, {
+        got: `the name ${JSON.stringify(name)}`,
+      });
     }
   }
   if (spec.widths) {
     if (!hasBox)
       throw new ImageResizeConfigError('@ResizedImage() widths need the route\u2019s width and height');
-    if (spec.widths.length === 0 || spec.widths.some((w) => !Number.isInteger(w) || w < 1)) {
-      throw new ImageResizeConfigError(
-        '@ResizedImage() widths must be a non-empty list of positive integers',
-      );
-    }
+    const widths = route.list('widths', spec.widths, 'a non-empty array of integers >= 1', {
+      nonEmpty: true,
+    });
+    route.each('widths', widths, (at, width) => route.integer(at, width, 1));
   }
 }
 

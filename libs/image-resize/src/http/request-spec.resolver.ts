@@ -1,20 +1,22 @@
-import { InvalidResizeSpecError, InvalidSignatureError } from '../errors/image-resize.errors';
+import { InvalidSignatureError } from '../errors/image-resize.errors';
 import type { ResizedImageOptions } from '../decorators/resized-image.decorator';
+import { integerRange, oneOfList, queryChecks as check } from '../options/validation';
 import type { ResizeSpec } from '../spec/resize-spec.interface';
 import type { QueryValues } from '../signing/url-signer';
 
 function single(query: QueryValues, name: string): string | undefined {
   const value = query[name];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string') throw new InvalidResizeSpecError(`?${name} must be given once`);
-  return value;
+  return value === undefined ? undefined : check.string(name, value, 'a single value');
 }
+
+/** 1 to 5 digits, not all zeros: what a size or a quality may be in a query. */
+const QUERY_INTEGER = /^(?!0+$)\d{1,5}$/;
 
 function integer(query: QueryValues, name: string): number | undefined {
   const value = single(query, name);
-  if (value === undefined) return undefined;
-  if (!/^\d{1,5}$/.test(value)) throw new InvalidResizeSpecError(`?${name} must be a positive integer`);
-  return Number(value);
+  return value === undefined
+    ? undefined
+    : Number(check.matching(name, value, QUERY_INTEGER, integerRange(1, 99999)));
 }
 
 /**
@@ -48,14 +50,11 @@ export function specFromRequest(
   let spec = { ...route };
   const preset = single(query, 'preset');
   if (presets && preset !== undefined) {
-    if (!Object.prototype.hasOwnProperty.call(presets, preset)) {
-      throw new InvalidResizeSpecError(`?preset must be one of ${Object.keys(presets).join(', ')}`);
-    }
-    spec = { ...spec, ...presets[preset] };
+    spec = { ...spec, ...presets[check.oneOf('preset', preset, Object.keys(presets))] };
   }
   const width = widths ? integer(query, 'w') : undefined;
   if (width !== undefined && widths) {
-    if (!widths.includes(width)) throw new InvalidResizeSpecError(`?w must be one of ${widths.join(', ')}`);
+    check.oneOf('w', width, widths);
     spec = {
       ...spec,
       width,
@@ -63,7 +62,11 @@ export function specFromRequest(
     };
   }
   if (spec.width === undefined || spec.height === undefined) {
-    throw new InvalidResizeSpecError(`?preset is required: one of ${Object.keys(presets ?? {}).join(', ')}`);
+    // A route without a size of its own has presets (the decorator makes sure): one is required,
+    // and it must have a size.
+    throw preset === undefined
+      ? check.invalid('preset', oneOfList(Object.keys(presets ?? {})), preset)
+      : check.invalid('preset', 'a preset with a width and height', preset);
   }
   return { ...spec, width: spec.width, height: spec.height };
 }

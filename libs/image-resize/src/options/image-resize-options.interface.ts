@@ -29,7 +29,7 @@ export interface RedisConnectionOptions {
   connectionName?: string;
   /** Milliseconds to wait for a connection. Default here 5000. */
   connectTimeout?: number;
-  /** Milliseconds a command may take before it fails (the image is then served uncached). Default here 500. */
+  /** Milliseconds a command may take before it fails (the image is then served uncached). Default here 1000. */
   commandTimeout?: number;
   /** Milliseconds of TCP keep-alive. */
   keepAlive?: number;
@@ -131,7 +131,11 @@ export interface ResolvedEncoderOptions {
   png: { palette: boolean };
 }
 
-/** Options of {@link ImageResizeModule.forRoot} / `forRootAsync`. Every field is optional. */
+/**
+ * Options of {@link ImageResizeModule.forRoot} / `forRootAsync`. Every field is optional. An option
+ * added here gets its default in `DEFAULT_OPTIONS` (options/image-resize.defaults.ts), which does
+ * not compile without it.
+ */
 export interface ImageResizeModuleOptions {
   /**
    * Redis to cache in: a URL (`redis://host:6379/0`), ioredis options, or `{ cluster: nodes, options? }`.

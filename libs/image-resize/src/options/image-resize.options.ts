@@ -1,111 +1,39 @@
 import { realpathSync, statSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
-import {
-  DEFAULT_MAX_QUEUE,
-  DEFAULT_ENCODERS,
-  DEFAULT_FETCH_TIMEOUT_MS,
-  DEFAULT_HOT_CACHE_MAX_AGE_MS,
-  DEFAULT_HOT_CACHE_MAX_BYTES,
-  DEFAULT_KEY_PREFIX,
-  DEFAULT_MAX_ANIMATION_FRAMES,
-  DEFAULT_MAX_DECODED_BYTES,
-  DEFAULT_MAX_JPEG_SCANS,
-  DEFAULT_MAX_SOURCE_BYTES_IN_FLIGHT,
-  DEFAULT_MAX_INPUT_PIXELS,
-  DEFAULT_MAX_OUTPUT_DIMENSION,
-  DEFAULT_MAX_REDIRECTS,
-  DEFAULT_MAX_SOURCE_BYTES,
-  DEFAULT_MEMORY_MAX_BYTES,
-  DEFAULT_PROCESSING_TIMEOUT_MS,
-  DEFAULT_TTL_SECONDS,
-} from '../image-resize.constants';
 import { ImageResizeConfigError } from '../errors/image-resize.errors';
+import { DEFAULT_OPTIONS, keysOf } from './image-resize.defaults';
 import type {
   CacheControlOptions,
   EncoderOptions,
-  RedisClusterConfig,
   ImageResizeModuleOptions,
+  RedisClusterConfig,
   ResolvedImageResizeOptions,
 } from './image-resize-options.interface';
+import {
+  describeValue,
+  is,
+  objectWith,
+  optionChecks as option,
+  type ParameterChecks,
+  withDefault,
+} from './validation';
 
-const KNOWN_OPTIONS = new Set<string>([
-  'redis',
-  'useCacheManager',
-  'hotCache',
-  'memory',
-  'ttl',
-  'keyPrefix',
-  'allowRedraw',
-  'maxSourceBytes',
-  'maxSourceBytesInFlight',
-  'fetchTimeoutMs',
-  'sources',
-  'maxInputPixels',
-  'maxDecodedBytes',
-  'maxJpegScans',
-  'maxAnimationFrames',
-  'processingTimeoutMs',
-  'concurrency',
-  'maxQueue',
-  'allowSvg',
-  'signing',
-  'encoders',
-  'cacheControl',
-  'maxOutputWidth',
-  'maxOutputHeight',
-]);
+type OptionKey = keyof ImageResizeModuleOptions;
 
-/**
- * The one way an option is refused: `option "<name>" must be <expected> (got <what>)`, where `what`
- * comes from {@link describeValue} (or says more, e.g. which key of an object is wrong).
- */
-function refuse(name: string, expected: string, got: string, verb = 'must be'): ImageResizeConfigError {
-  return new ImageResizeConfigError(`option "${name}" ${verb} ${expected} (got ${got})`);
-}
+/** Resolves one option: checks what was given (`undefined` when nothing was) and applies its default. */
+type Resolver<K extends OptionKey> = (
+  value: unknown,
+  given: ImageResizeModuleOptions,
+) => ResolvedImageResizeOptions[K];
 
-const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
+/** The options whose default is a number or a boolean: {@link resolvePlain} checks them unless told otherwise. */
+type PlainOption = {
+  [K in OptionKey]: (typeof DEFAULT_OPTIONS)[K] extends number | boolean ? K : never;
+}[OptionKey];
 
-/**
- * What a refused value is: its type, and the value itself when it is short and not `secret` (signing
- * keys and Redis URLs are described by type and length only).
- */
-export function describeValue(value: unknown, secret = false): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return value.length === 0 ? 'an empty array' : 'an array';
-  switch (typeof value) {
-    case 'undefined':
-      return 'undefined';
-    case 'string':
-      if (secret) return `a string of ${plural(value.length, 'character')}`;
-      return value.length > 60
-        ? `a string of ${value.length} characters`
-        : `a string ${JSON.stringify(value)}`;
-    case 'number':
-      return secret ? 'a number' : `the number ${value}`;
-    case 'boolean':
-      return String(value);
-    case 'object':
-      return 'an object';
-    default:
-      return `a ${typeof value}`;
-  }
-}
-
-/** The first element of `list` that `ok` refuses, described: `an array with a string "a b"`. */
-function describeElement(list: unknown[], ok: (element: unknown) => boolean, secret = false): string {
-  const bad = list.find((element) => !ok(element));
-  return bad === undefined && list.length === 0
-    ? 'an empty array'
-    : `an array with ${describeValue(bad, secret)}`;
-}
-
-function positiveInteger(name: string, value: unknown, fallback: number, min = 1): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw refuse(name, `an integer >= ${min}`, describeValue(value));
-  }
-  return value;
-}
+/** `true` when `A` and `B` have the same keys. */
+type SameKeys<A, B> = [keyof A] extends [keyof B] ? ([keyof B] extends [keyof A] ? true : false) : false;
+/** Does not compile when an option is missing from the resolved options, or the reverse. */
+const _resolvedHasEveryOption: SameKeys<ImageResizeModuleOptions, ResolvedImageResizeOptions> = true;
 
 /** Whether the `redis` option configures a Redis Cluster. */
 export function isRedisClusterConfig(redis: unknown): redis is RedisClusterConfig {
@@ -120,30 +48,27 @@ function checkRedis(redis: unknown): void {
       url = new URL(redis);
     } catch {
       // A Redis URL may hold a password: described, never quoted.
-      throw refuse(
+      throw option.invalid(
         'redis',
         'a URL such as redis://127.0.0.1:6379, ioredis options, or { cluster: [...] }',
-        `${describeValue(redis, true)} that is not a URL`,
+        redis,
+        { got: `${describeValue(redis, true)} that is not a URL` },
       );
     }
-    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-      throw refuse(
-        'redis',
-        'the redis: or rediss: scheme',
-        `the scheme ${JSON.stringify(url.protocol)}`,
-        'must use',
-      );
-    }
+    option.assert(
+      url.protocol === 'redis:' || url.protocol === 'rediss:',
+      'redis',
+      'a URL with the redis: or rediss: scheme',
+      redis,
+      { got: `the scheme ${JSON.stringify(url.protocol)}` },
+    );
     return;
   }
-  if (typeof redis !== 'object' || redis === null || Array.isArray(redis)) {
-    throw refuse('redis', 'a URL string, ioredis options, or { cluster: [...] }', describeValue(redis));
-  }
-  if ('cluster' in redis) {
-    const nodes = (redis as { cluster: unknown }).cluster;
-    if (!Array.isArray(nodes) || nodes.length === 0) {
-      throw refuse('redis.cluster', 'a non-empty array of nodes', describeValue(nodes));
-    }
+  const given = option.object('redis', redis, {
+    expected: 'a URL string, ioredis options, or { cluster: [...] }',
+  });
+  if ('cluster' in given) {
+    option.list('redis.cluster', given.cluster, 'a non-empty array of nodes', { nonEmpty: true });
   }
 }
 
@@ -151,49 +76,47 @@ const HOST_PATTERN = /^(\*\.)?[a-z0-9._:[\]-]+$/i;
 /** `name:port`, `1.2.3.4:port` or `[v6]:port`; a bare IPv6 address has several colons and no brackets. */
 const HOST_WITH_PORT = /^(\[[^\]]*\]|[^:[\]]+):(\d*)$/;
 
-function hostList(name: string, value: unknown): string[] {
-  const isHost = (host: unknown) => typeof host === 'string' && HOST_PATTERN.test(host);
-  const expected = 'an array of host names such as "cdn.example.com" or "*.example.com"';
-  if (!Array.isArray(value)) throw refuse(name, expected, describeValue(value));
-  for (const host of value) {
+function hostList(path: string, value: unknown): string[] {
+  const hosts = option.list(
+    path,
+    value,
+    'an array of host names such as "cdn.example.com" or "*.example.com"',
+  );
+  return option.each(path, hosts, (at, host) => {
     // Hosts are compared without their port, so an entry with one would never match.
     const withPort = typeof host === 'string' ? HOST_WITH_PORT.exec(host) : null;
     if (withPort) {
-      throw new ImageResizeConfigError(
-        `option "${name}" lists "${host}" with a port: drop the port ("${withPort[1]}"); hosts are matched on any port`,
+      throw option.invalid(
+        at,
+        `a host without a port, such as "${withPort[1]}" (hosts are matched on any port)`,
+        host,
       );
     }
-  }
-  if (!value.every(isHost)) throw refuse(name, expected, describeElement(value, isHost));
-  return value as string[];
+    return option.matching(
+      at,
+      host,
+      HOST_PATTERN,
+      'a host name such as "cdn.example.com" or "*.example.com"',
+    );
+  });
 }
 
 function resolveSources(value: unknown): ResolvedImageResizeOptions['sources'] {
-  if (value === undefined) return { allowPrivateNetworks: false, maxRedirects: DEFAULT_MAX_REDIRECTS };
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw refuse(
-      'sources',
-      'an object { allowedHosts?, allowPrivateNetworks?, maxRedirects?, fileRoot? }',
-      describeValue(value),
-    );
+  const defaults = DEFAULT_OPTIONS.sources;
+  if (value === undefined) {
+    return { allowPrivateNetworks: defaults.allowPrivateNetworks, maxRedirects: defaults.maxRedirects };
   }
-  const sources = value as Record<string, unknown>;
-  for (const key of Object.keys(sources)) {
-    if (!['allowedHosts', 'allowPrivateNetworks', 'maxRedirects', 'fileRoot'].includes(key)) {
-      throw new ImageResizeConfigError(
-        `unknown option "sources.${key}"; known options are: allowedHosts, allowPrivateNetworks, maxRedirects, fileRoot`,
-      );
-    }
-  }
-  const allowPrivate = sources.allowPrivateNetworks ?? false;
+  const sources = option.object('sources', value, { keys: keysOf(defaults) });
+  const allowPrivate = sources.allowPrivateNetworks ?? defaults.allowPrivateNetworks;
   return {
     allowedHosts:
       sources.allowedHosts === undefined ? undefined : hostList('sources.allowedHosts', sources.allowedHosts),
-    allowPrivateNetworks:
-      typeof allowPrivate === 'boolean'
-        ? allowPrivate
-        : hostList('sources.allowPrivateNetworks', allowPrivate),
-    maxRedirects: positiveInteger('sources.maxRedirects', sources.maxRedirects, DEFAULT_MAX_REDIRECTS, 0),
+    allowPrivateNetworks: is.bool(allowPrivate)
+      ? allowPrivate
+      : hostList('sources.allowPrivateNetworks', allowPrivate),
+    maxRedirects: withDefault(sources.maxRedirects, defaults.maxRedirects, (given) =>
+      option.integer('sources.maxRedirects', given, 0),
+    ),
     fileRoot: resolveFileRoot(sources.fileRoot),
   };
 }
@@ -201,33 +124,34 @@ function resolveSources(value: unknown): ResolvedImageResizeOptions['sources'] {
 /** `sources.fileRoot` as an absolute path without symbolic links; it must be an existing folder. */
 function resolveFileRoot(value: unknown): string | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value.trim() === '') {
-    throw refuse('sources.fileRoot', 'the path of a folder', describeValue(value));
-  }
+  option.assert(is.string(value) && value.trim() !== '', 'sources.fileRoot', 'the path of a folder', value);
+  const path = value as string;
   let real: string;
   try {
-    real = realpathSync(value);
+    real = realpathSync(path);
   } catch {
-    throw refuse('sources.fileRoot', 'an existing folder', `${describeValue(value)} that does not exist`);
+    throw option.invalid('sources.fileRoot', 'an existing folder', path, {
+      got: `${describeValue(path)} that does not exist`,
+    });
   }
-  if (!statSync(real).isDirectory()) {
-    throw refuse('sources.fileRoot', 'a folder', `${describeValue(value)}, which is not a folder`);
-  }
+  option.assert(statSync(real).isDirectory(), 'sources.fileRoot', 'a folder', path, {
+    got: `${describeValue(path)}, which is not a folder`,
+  });
   return real;
 }
 
-function resolveHotCache(value: unknown, redis: unknown): ResolvedImageResizeOptions['hotCache'] {
+function resolveHotCache(
+  value: unknown,
+  given: ImageResizeModuleOptions,
+): ResolvedImageResizeOptions['hotCache'] {
   if (value === false) return false;
-  if (value !== undefined && (typeof value !== 'object' || value === null || Array.isArray(value))) {
-    throw refuse('hotCache', 'false or { maxBytes?, maxAgeMs? }', describeValue(value));
-  }
-  const given = (value ?? {}) as Record<string, unknown>;
-  for (const key of Object.keys(given)) {
-    if (key !== 'maxBytes' && key !== 'maxAgeMs') {
-      throw new ImageResizeConfigError(`unknown option "hotCache.${key}"; known: maxBytes, maxAgeMs`);
-    }
-  }
-  if (redis === undefined) {
+  const defaults = DEFAULT_OPTIONS.hotCache;
+  const keys = keysOf(defaults);
+  const hot =
+    value === undefined
+      ? {}
+      : option.object('hotCache', value, { keys, expected: `false or ${objectWith(keys)}` });
+  if (given.redis === undefined) {
     if (value !== undefined) {
       throw new ImageResizeConfigError(
         'option "hotCache" is the in-process tier in front of "redis": set "redis", or size the in-memory cache with "memory"',
@@ -236,186 +160,159 @@ function resolveHotCache(value: unknown, redis: unknown): ResolvedImageResizeOpt
     return false;
   }
   return {
-    maxBytes: positiveInteger('hotCache.maxBytes', given.maxBytes, DEFAULT_HOT_CACHE_MAX_BYTES, 1024),
-    maxAgeMs: positiveInteger('hotCache.maxAgeMs', given.maxAgeMs, DEFAULT_HOT_CACHE_MAX_AGE_MS, 100),
+    maxBytes: withDefault(hot.maxBytes, defaults.maxBytes, (bytes) =>
+      option.integer('hotCache.maxBytes', bytes, 1024),
+    ),
+    maxAgeMs: withDefault(hot.maxAgeMs, defaults.maxAgeMs, (ms) =>
+      option.integer('hotCache.maxAgeMs', ms, 100),
+    ),
   };
 }
 
-/** Checks `{ sMaxAge?, immutable? }`; `undefined` stays `undefined`. */
-export function checkCacheControl(name: string, value: unknown): CacheControlOptions | undefined {
+/**
+ * Checks `{ sMaxAge?, immutable? }` (the module's `cacheControl`, or a route's), naming its
+ * parameters as `checks` does; `undefined` stays `undefined`.
+ */
+export function checkCacheControl(
+  checks: ParameterChecks,
+  path: string,
+  value: unknown,
+): CacheControlOptions | undefined {
   if (value === undefined) return undefined;
-  const expected = '{ sMaxAge?: seconds, immutable?: boolean }';
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw refuse(name, expected, describeValue(value));
-  }
-  const given = value as CacheControlOptions;
-  const unknownKey = Object.keys(value).find((key) => key !== 'sMaxAge' && key !== 'immutable');
-  if (unknownKey !== undefined) throw refuse(name, expected, `the unknown key ${JSON.stringify(unknownKey)}`);
-  if (given.sMaxAge !== undefined && !(Number.isSafeInteger(given.sMaxAge) && given.sMaxAge >= 0)) {
-    throw refuse(name, expected, `sMaxAge: ${describeValue(given.sMaxAge)}`);
-  }
-  if (given.immutable !== undefined && typeof given.immutable !== 'boolean') {
-    throw refuse(name, expected, `immutable: ${describeValue(given.immutable)}`);
-  }
-  return { ...given };
-}
-
-function quality(name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 100) {
-    throw refuse(name, 'an integer from 1 to 100', describeValue(value));
-  }
-  return value;
+  const given = checks.object(path, value, { keys: keysOf(DEFAULT_OPTIONS.cacheControl) });
+  if (given.sMaxAge !== undefined) checks.integer(`${path}.sMaxAge`, given.sMaxAge, 0);
+  if (given.immutable !== undefined) checks.boolean(`${path}.immutable`, given.immutable);
+  return { ...given } as CacheControlOptions;
 }
 
 function resolveEncoders(value: unknown): ResolvedImageResizeOptions['encoders'] {
-  if (value === undefined) value = {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw refuse('encoders', 'an object { jpeg?, webp?, avif?, png? }', describeValue(value));
-  }
-  const given = value as EncoderOptions;
-  for (const key of Object.keys(given)) {
-    if (!['jpeg', 'webp', 'avif', 'png'].includes(key)) {
-      throw new ImageResizeConfigError(`unknown option "encoders.${key}"; known: jpeg, webp, avif, png`);
-    }
-  }
-  const effort = given.avif?.effort ?? DEFAULT_ENCODERS.avif.effort;
-  if (!Number.isInteger(effort) || effort < 0 || effort > 9) {
-    throw refuse('encoders.avif.effort', 'an integer from 0 to 9', describeValue(effort));
-  }
-  const palette = given.png?.palette ?? DEFAULT_ENCODERS.png.palette;
-  if (typeof palette !== 'boolean') {
-    throw refuse('encoders.png.palette', 'a boolean', describeValue(palette));
-  }
+  const defaults = DEFAULT_OPTIONS.encoders;
+  const given: EncoderOptions =
+    value === undefined ? {} : option.object('encoders', value, { keys: keysOf(defaults) });
+  const quality = (format: 'jpeg' | 'webp' | 'avif') =>
+    withDefault(given[format]?.quality, defaults[format].quality, (q) =>
+      option.quality(`encoders.${format}.quality`, q),
+    );
   return {
-    jpeg: { quality: quality('encoders.jpeg.quality', given.jpeg?.quality, DEFAULT_ENCODERS.jpeg.quality) },
-    webp: { quality: quality('encoders.webp.quality', given.webp?.quality, DEFAULT_ENCODERS.webp.quality) },
+    jpeg: { quality: quality('jpeg') },
+    webp: { quality: quality('webp') },
     avif: {
-      quality: quality('encoders.avif.quality', given.avif?.quality, DEFAULT_ENCODERS.avif.quality),
-      effort,
+      quality: quality('avif'),
+      effort: option.integer('encoders.avif.effort', given.avif?.effort ?? defaults.avif.effort, 0, 9),
     },
-    png: { palette },
+    png: { palette: option.boolean('encoders.png.palette', given.png?.palette ?? defaults.png.palette) },
   };
 }
 
 /** `{ keys: [...] }`, each key a string of 32 or more characters; keys are described, never quoted. */
-function checkSigning(signing: unknown): void {
-  if (signing === undefined) return;
-  const expected = '{ keys: [...] } with at least one key of 32 or more characters (newest first)';
-  if (typeof signing !== 'object' || signing === null || Array.isArray(signing)) {
-    throw refuse('signing', expected, describeValue(signing, true));
-  }
-  const keys = (signing as { keys?: unknown }).keys;
-  const isKey = (key: unknown) => typeof key === 'string' && key.length >= 32;
-  if (!Array.isArray(keys)) throw refuse('signing', expected, describeValue(keys, true));
-  if (keys.length === 0 || !keys.every(isKey)) {
-    throw refuse('signing', expected, describeElement(keys, isKey, true));
-  }
+function resolveSigning(value: unknown): ResolvedImageResizeOptions['signing'] {
+  if (value === undefined) return undefined;
+  const signing = option.object('signing', value, { expected: 'an object { keys: [...] }', secret: true });
+  const keys = option.list('signing.keys', signing.keys, 'a non-empty array of keys, newest first', {
+    nonEmpty: true,
+    secret: true,
+  });
+  return {
+    keys: option.each('signing.keys', keys, (at, key) => {
+      option.assert(is.string(key) && key.length >= 32, at, 'a string of 32 or more characters', key, {
+        secret: true,
+      });
+      return key as string;
+    }),
+  };
 }
 
 /**
- * Applies the defaults to the module's options and validates them. Throws an
- * {@link ImageResizeConfigError} that names the offending option; nothing falls back silently.
+ * The options that need more than {@link resolvePlain}: every option whose default is not a number
+ * or a boolean must be here (the type says so), and any other may be.
  */
-export function resolveImageResizeOptions(
-  options: ImageResizeModuleOptions | undefined | null,
-): ResolvedImageResizeOptions {
-  const opts: ImageResizeModuleOptions = options ?? {};
-  if (typeof opts !== 'object' || Array.isArray(opts)) {
-    throw new ImageResizeConfigError(`options must be an object (got ${describeValue(opts)})`);
-  }
-  for (const key of Object.keys(opts)) {
-    if (!KNOWN_OPTIONS.has(key)) {
-      throw new ImageResizeConfigError(
-        `unknown option "${key}"; known options are: ${[...KNOWN_OPTIONS].join(', ')}`,
-      );
-    }
-  }
-  checkRedis(opts.redis);
-  if (
-    opts.memory !== undefined &&
-    (typeof opts.memory !== 'object' || opts.memory === null || Array.isArray(opts.memory))
-  ) {
-    throw refuse('memory', 'an object such as { maxBytes: 67108864 }', describeValue(opts.memory));
-  }
-  if (opts.memory && opts.redis !== undefined) {
+const RESOLVERS: { [K in Exclude<OptionKey, PlainOption>]: Resolver<K> } & {
+  [K in PlainOption]?: Resolver<K>;
+} = {
+  redis: (value) => {
+    checkRedis(value);
+    return value as ResolvedImageResizeOptions['redis'];
+  },
+  hotCache: resolveHotCache,
+  memory: (value) => {
+    const defaults = DEFAULT_OPTIONS.memory;
+    const memory =
+      value === undefined ? {} : option.object('memory', value, { expected: objectWith(keysOf(defaults)) });
+    return {
+      maxBytes: withDefault(memory.maxBytes, defaults.maxBytes, (bytes) =>
+        option.integer('memory.maxBytes', bytes, 1024),
+      ),
+    };
+  },
+  keyPrefix: (value) =>
+    option.matching(
+      'keyPrefix',
+      value ?? DEFAULT_OPTIONS.keyPrefix,
+      /^[\w.:-]{0,64}$/,
+      'at most 64 characters of letters, digits, "_", ".", ":" or "-"',
+    ),
+  allowRedraw: (value) => {
+    const allowRedraw = value ?? DEFAULT_OPTIONS.allowRedraw;
+    option.assert(
+      is.bool(allowRedraw) || is.fn(allowRedraw),
+      'allowRedraw',
+      'a boolean or a function (request) => boolean',
+      allowRedraw,
+    );
+    return allowRedraw as ResolvedImageResizeOptions['allowRedraw'];
+  },
+  sources: resolveSources,
+  maxQueue: (value) =>
+    withDefault(value, DEFAULT_OPTIONS.maxQueue, (given) => option.integer('maxQueue', given, 0)),
+  signing: resolveSigning,
+  encoders: resolveEncoders,
+  cacheControl: (value) => checkCacheControl(option, 'cacheControl', value) ?? {},
+};
+
+/** An option with a number for default is an integer >= 1; with a boolean, a boolean (`null` for the default). */
+function resolvePlain(key: PlainOption, value: unknown): number | boolean {
+  const fallback: number | boolean = DEFAULT_OPTIONS[key];
+  return typeof fallback === 'number'
+    ? withDefault(value, fallback, (given) => option.integer(key, given, 1))
+    : option.boolean(key, value ?? fallback);
+}
+
+/** What no single option says: the options that exclude each other or must agree. */
+function checkCombinations(given: ImageResizeModuleOptions, resolved: ResolvedImageResizeOptions): void {
+  if (given.memory && given.redis !== undefined) {
     throw new ImageResizeConfigError(
       'options "memory" and "redis" exclude each other: "memory" configures the cache used without Redis',
     );
   }
-  const useCacheManager = opts.useCacheManager ?? false;
-  if (typeof useCacheManager !== 'boolean') {
-    throw refuse('useCacheManager', 'a boolean', describeValue(useCacheManager));
-  }
-  if (useCacheManager && (opts.redis !== undefined || opts.memory !== undefined)) {
+  if (resolved.useCacheManager && (given.redis !== undefined || given.memory !== undefined)) {
     throw new ImageResizeConfigError(
       'option "useCacheManager" excludes "redis" and "memory": the images go to the CACHE_MANAGER of @nestjs/cache-manager',
     );
   }
-  const keyPrefix = opts.keyPrefix ?? DEFAULT_KEY_PREFIX;
-  if (typeof keyPrefix !== 'string' || !/^[\w.:-]{0,64}$/.test(keyPrefix)) {
-    throw refuse(
-      'keyPrefix',
-      'at most 64 characters of letters, digits, "_", ".", ":" or "-"',
-      describeValue(keyPrefix),
+  if (given.maxSourceBytesInFlight !== undefined) {
+    option.assert(
+      resolved.maxSourceBytesInFlight >= resolved.maxSourceBytes,
+      'maxSourceBytesInFlight',
+      `at least "maxSourceBytes" (${resolved.maxSourceBytes}), or no source of that size could ever load`,
+      given.maxSourceBytesInFlight,
     );
   }
-  const allowRedraw = opts.allowRedraw ?? false;
-  if (typeof allowRedraw !== 'boolean' && typeof allowRedraw !== 'function') {
-    throw refuse('allowRedraw', 'a boolean or a function (request) => boolean', describeValue(allowRedraw));
+}
+
+/**
+ * Applies the defaults ({@link DEFAULT_OPTIONS}) to the module's options and validates them. Throws
+ * an {@link ImageResizeConfigError} that names the offending option; nothing falls back silently.
+ */
+export function resolveImageResizeOptions(
+  options: ImageResizeModuleOptions | undefined | null,
+): ResolvedImageResizeOptions {
+  const keys = keysOf(DEFAULT_OPTIONS);
+  const given: ImageResizeModuleOptions = option.object('', options ?? {}, { keys });
+  const resolved: Record<string, unknown> = {};
+  for (const key of keys) {
+    const resolve = RESOLVERS[key] as Resolver<OptionKey> | undefined;
+    resolved[key] = resolve ? resolve(given[key], given) : resolvePlain(key as PlainOption, given[key]);
   }
-  if (
-    opts.maxSourceBytesInFlight !== undefined &&
-    opts.maxSourceBytesInFlight < (opts.maxSourceBytes ?? DEFAULT_MAX_SOURCE_BYTES)
-  ) {
-    throw refuse(
-      'maxSourceBytesInFlight',
-      `at least "maxSourceBytes" (${opts.maxSourceBytes ?? DEFAULT_MAX_SOURCE_BYTES}), or no source of that size could ever load`,
-      describeValue(opts.maxSourceBytesInFlight),
-    );
-  }
-  const allowSvg = opts.allowSvg ?? false;
-  if (typeof allowSvg !== 'boolean') throw refuse('allowSvg', 'a boolean', describeValue(allowSvg));
-  checkSigning(opts.signing);
-  const signing = opts.signing;
-  return {
-    signing: signing && { keys: [...signing.keys] },
-    encoders: resolveEncoders(opts.encoders),
-    cacheControl: checkCacheControl('cacheControl', opts.cacheControl) ?? {},
-    redis: opts.redis,
-    useCacheManager,
-    hotCache: resolveHotCache(opts.hotCache, opts.redis),
-    memory: {
-      maxBytes: positiveInteger('memory.maxBytes', opts.memory?.maxBytes, DEFAULT_MEMORY_MAX_BYTES, 1024),
-    },
-    ttl: positiveInteger('ttl', opts.ttl, DEFAULT_TTL_SECONDS),
-    keyPrefix,
-    allowRedraw,
-    maxSourceBytes: positiveInteger('maxSourceBytes', opts.maxSourceBytes, DEFAULT_MAX_SOURCE_BYTES),
-    maxSourceBytesInFlight: positiveInteger(
-      'maxSourceBytesInFlight',
-      opts.maxSourceBytesInFlight,
-      DEFAULT_MAX_SOURCE_BYTES_IN_FLIGHT,
-    ),
-    fetchTimeoutMs: positiveInteger('fetchTimeoutMs', opts.fetchTimeoutMs, DEFAULT_FETCH_TIMEOUT_MS),
-    sources: resolveSources(opts.sources),
-    maxInputPixels: positiveInteger('maxInputPixels', opts.maxInputPixels, DEFAULT_MAX_INPUT_PIXELS),
-    maxDecodedBytes: positiveInteger('maxDecodedBytes', opts.maxDecodedBytes, DEFAULT_MAX_DECODED_BYTES),
-    maxJpegScans: positiveInteger('maxJpegScans', opts.maxJpegScans, DEFAULT_MAX_JPEG_SCANS),
-    maxAnimationFrames: positiveInteger(
-      'maxAnimationFrames',
-      opts.maxAnimationFrames,
-      DEFAULT_MAX_ANIMATION_FRAMES,
-    ),
-    processingTimeoutMs: positiveInteger(
-      'processingTimeoutMs',
-      opts.processingTimeoutMs,
-      DEFAULT_PROCESSING_TIMEOUT_MS,
-    ),
-    allowSvg,
-    maxOutputWidth: positiveInteger('maxOutputWidth', opts.maxOutputWidth, DEFAULT_MAX_OUTPUT_DIMENSION),
-    maxOutputHeight: positiveInteger('maxOutputHeight', opts.maxOutputHeight, DEFAULT_MAX_OUTPUT_DIMENSION),
-    concurrency: positiveInteger('concurrency', opts.concurrency, availableParallelism()),
-    maxQueue: positiveInteger('maxQueue', opts.maxQueue, DEFAULT_MAX_QUEUE, 0),
-  };
+  checkCombinations(given, resolved as unknown as ResolvedImageResizeOptions);
+  return resolved as unknown as ResolvedImageResizeOptions;
 }

@@ -1,6 +1,6 @@
-import { InvalidResizeSpecError } from '../errors/image-resize.errors';
 import { negotiateImageFormat } from './format.negotiation';
 import type { ResolvedImageResizeOptions } from '../options/image-resize-options.interface';
+import { integerRange, is, specChecks as check, withDefault } from '../options/validation';
 import type {
   CropPosition,
   FitMode,
@@ -26,26 +26,23 @@ const POSITIONS: readonly CropPosition[] = [
 ];
 const HEX_COLOUR = /^#(?:[0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})$/i;
 
-function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[], fallback: T): T {
-  if (value === undefined) return fallback;
-  if (!allowed.includes(value as T)) {
-    throw new InvalidResizeSpecError(`${name} must be one of ${allowed.join(', ')}`);
-  }
-  return value as T;
+/** A side of the box, in output pixels: `value` x `dpr`, which must be from 1 to `max`. */
+function box(name: string, value: unknown, dpr: number, max: number): number {
+  check.assert(
+    is.integer(value) && value >= 1 && Math.round(value * dpr) <= max,
+    name,
+    `${integerRange(1, max)}${dpr === 1 ? '' : ` once multiplied by dpr ${dpr}`}`,
+    value,
+  );
+  return Math.round((value as number) * dpr);
 }
 
-function box(name: string, value: unknown, dpr: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || Math.round(value * dpr) > max) {
-    throw new InvalidResizeSpecError(
-      `${name} must be an integer from 1 to ${max}${dpr === 1 ? '' : ` once multiplied by dpr ${dpr}`}`,
-    );
-  }
-  return Math.round(value * dpr);
-}
+const optionalBoolean = (name: string, value: unknown) =>
+  withDefault(value, undefined, (given) => check.boolean(name, given));
 
 /**
  * Checks a {@link ResizeSpec} and applies its defaults, negotiating `format: 'auto'` against the
- * spec's `accept`. Throws a 400 {@link InvalidResizeSpecError} that says what to fix.
+ * spec's `accept`. Throws a 400 `InvalidResizeSpecError` that says what to fix.
  *
  * @param negotiate how `Accept` is read (default {@link negotiateImageFormat}; the service passes a
  *   memoised one, since a client sends the same header with every image)
@@ -55,52 +52,27 @@ export function resolveResizeSpec(
   options: Pick<ResolvedImageResizeOptions, 'maxOutputWidth' | 'maxOutputHeight' | 'ttl' | 'encoders'>,
   negotiate: (accept: string | undefined) => 'avif' | 'webp' | undefined = negotiateImageFormat,
 ): ResolvedResizeSpec {
-  if (typeof spec !== 'object' || spec === null) {
-    throw new InvalidResizeSpecError('A resize spec { width, height } is required');
-  }
-  const dpr = spec.dpr ?? 1;
-  if (typeof dpr !== 'number' || !(dpr >= 1 && dpr <= 3)) {
-    throw new InvalidResizeSpecError('dpr must be a number from 1 to 3');
-  }
+  check.object('', spec, { expected: 'an object { width, height, ... }' });
+  const dpr = check.number('dpr', spec.dpr ?? 1, 1, 3);
   const width = box('width', spec.width, dpr, options.maxOutputWidth);
   const height = box('height', spec.height, dpr, options.maxOutputHeight);
 
-  const requested = spec.format ?? 'png';
-  if (requested !== 'auto' && !FORMATS.includes(requested)) {
-    throw new InvalidResizeSpecError(`format must be one of ${FORMATS.join(', ')} or auto`);
-  }
-  const fallback = spec.fallback === undefined ? undefined : oneOf('fallback', spec.fallback, FORMATS, 'png');
+  const requested = check.oneOf('format', spec.format ?? 'png', [...FORMATS, 'auto'] as const);
+  const fallback = withDefault(spec.fallback, undefined, (given) => check.oneOf('fallback', given, FORMATS));
   const negotiated = requested === 'auto';
   const format = negotiated ? (negotiate(spec.accept) ?? fallback ?? 'png') : requested;
   const alphaFallback = negotiated && format === 'png' && fallback === undefined;
 
-  const fit = oneOf('fit', spec.fit, FITS, 'inside');
-  const position = oneOf('position', spec.position, POSITIONS, 'centre');
-  if (
-    spec.background !== undefined &&
-    (typeof spec.background !== 'string' || !HEX_COLOUR.test(spec.background))
-  ) {
-    throw new InvalidResizeSpecError('background must be a hex colour such as #ffffff or #00000000');
-  }
-  if (spec.withoutEnlargement !== undefined && typeof spec.withoutEnlargement !== 'boolean') {
-    throw new InvalidResizeSpecError('withoutEnlargement must be a boolean');
-  }
-  if (
-    spec.quality !== undefined &&
-    !(Number.isInteger(spec.quality) && spec.quality >= 1 && spec.quality <= 100)
-  ) {
-    throw new InvalidResizeSpecError('quality must be an integer from 1 to 100');
-  }
-  if (spec.palette !== undefined && typeof spec.palette !== 'boolean') {
-    throw new InvalidResizeSpecError('palette must be a boolean');
-  }
-  if (spec.animated !== undefined && typeof spec.animated !== 'boolean') {
-    throw new InvalidResizeSpecError('animated must be a boolean');
-  }
-  const ttl = spec.ttl ?? options.ttl;
-  if (!Number.isSafeInteger(ttl) || ttl < 1) {
-    throw new InvalidResizeSpecError('ttl must be a positive integer number of seconds');
-  }
+  const fit = withDefault(spec.fit, 'inside', (given) => check.oneOf('fit', given, FITS));
+  const position = withDefault(spec.position, 'centre', (given) => check.oneOf('position', given, POSITIONS));
+  withDefault(spec.background, undefined, (given) =>
+    check.matching('background', given, HEX_COLOUR, 'a hex colour such as #ffffff or #00000000'),
+  );
+  optionalBoolean('withoutEnlargement', spec.withoutEnlargement);
+  withDefault(spec.quality, undefined, (given) => check.quality('quality', given));
+  optionalBoolean('palette', spec.palette);
+  optionalBoolean('animated', spec.animated);
+  const ttl = check.integer('ttl', spec.ttl ?? options.ttl, 1);
   return {
     width,
     height,
