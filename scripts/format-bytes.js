@@ -3,7 +3,11 @@
 // Run after `npm run build`: node scripts/format-bytes.js
 const { join } = require('node:path');
 const { OriginalsService } = require(join(__dirname, '..', 'dist', 'originals', 'originals.service'));
-const { SharpImageProcessor, resolveImageResizeOptions, resolveResizeSpec } = require('nestjs-image-resize');
+// Internals of the library, from its build (libs/image-resize/dist): the package exports none of them.
+const lib = join(__dirname, '..', 'libs', 'image-resize', 'dist');
+const { SharpImageProcessor } = require(join(lib, 'processors', 'sharp-image.processor'));
+const { resolveImageResizeOptions } = require(join(lib, 'options', 'image-resize.options'));
+const { resolveResizeSpec } = require(join(lib, 'spec', 'resize-spec.resolver'));
 
 const SPECS = [
   ['PNG', { format: 'png' }],

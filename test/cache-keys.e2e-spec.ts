@@ -6,12 +6,12 @@ import {
   type ImageResizeModuleRootOptions,
   ImageResizeModule,
   ImageResizeService,
-  MemoryImageCache,
   ResizedImage,
   type ResizeSpec,
 } from 'nestjs-image-resize';
 import sharp from 'sharp';
 import request from 'supertest';
+import { MemoryImageCache } from '../libs/image-resize/src/cache/memory-image.cache';
 import { hashedCacheKey } from '../libs/image-resize/src/spec/variant.keys';
 import { transparentPng } from './support/fixtures';
 import { startOrigin, type TestOrigin } from './support/origin-server';

@@ -20,11 +20,11 @@ import {
   ImageResizeMetrics,
   ImageResizeModule,
   ResizedImage,
-  ResizedImageResponder,
 } from 'nestjs-image-resize';
 import { map } from 'rxjs';
 import sharp from 'sharp';
 import request from 'supertest';
+import { ResizedImageResponder } from '../libs/image-resize/src/http/resized-image.responder';
 import { binary } from './support/binary';
 import { transparentPng } from './support/fixtures';
 

@@ -1,8 +1,9 @@
 import { Controller, Get, type INestApplication, Param } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { ImageResizeModule, ImageResizeService, ResizedImage, UrlSigner } from 'nestjs-image-resize';
+import { ImageResizeModule, ImageResizeService, ResizedImage } from 'nestjs-image-resize';
 import sharp from 'sharp';
 import request from 'supertest';
+import { UrlSigner } from '../libs/image-resize/src/signing/url-signer';
 import { binary } from './support/binary';
 import { transparentPng } from './support/fixtures';
 
