@@ -153,7 +153,6 @@ describe('HotImageTier', () => {
     width: 1,
     height: 1,
     format: 'png' as const,
-    createdAt: Date.now(),
     expiresAt: Date.now() + expiresInMs,
   });
   const ref = { key: 'tier_k_1_1_png', group: 'tier_k#variants', lock: 'tier_k_1_1_png#lock' };

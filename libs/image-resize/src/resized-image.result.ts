@@ -1,19 +1,10 @@
-import type { OutputFormat } from './spec/resize-spec.interface';
+import type { CachedImage } from './cache/image-cache.interface';
 
 /** How a result was obtained: from the cache, freshly made and cached, or made without the cache. */
 export type CacheStatus = 'HIT' | 'MISS' | 'BYPASS';
 
-/** A resized image as returned by {@link ImageResizeService.resize}. */
-export interface ResizedImageResult {
-  /** The encoded image. */
-  body: Buffer;
-  /** e.g. `image/png`. */
-  contentType: string;
-  /** Strong ETag of `body` (quoted), computed once when the image was made. */
-  etag: string;
-  width: number;
-  height: number;
-  format: OutputFormat;
+/** A resized image as returned by {@link ImageResizeService.resize}: the cached variant, and how to send it. */
+export interface ResizedImageResult extends CachedImage {
   cacheStatus: CacheStatus;
   /** Seconds this result may be cached (the spec's `ttl` or the module's). */
   ttl: number;

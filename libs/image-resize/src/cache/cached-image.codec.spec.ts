@@ -8,7 +8,6 @@ const image = (size: number): CachedImage => ({
   width: 256,
   height: 128,
   format: 'png',
-  createdAt: 1_790_000_000_000,
 });
 
 describe('cached image codec', () => {

@@ -15,7 +15,6 @@ interface Header {
   w: number;
   h: number;
   f: OutputFormat;
-  c: number;
   /** Expiry (epoch ms), when the writer knew it. */
   x?: number;
 }
@@ -28,7 +27,6 @@ export function encodeCachedImage(image: CachedImage): Buffer {
     w: image.width,
     h: image.height,
     f: image.format,
-    c: image.createdAt,
     x: image.expiresAt,
   };
   const json = Buffer.from(JSON.stringify(header), 'utf8');
@@ -60,7 +58,6 @@ export function decodeCachedImage(data: Buffer | null | undefined): CachedImage 
     width: header.w,
     height: header.h,
     format: header.f,
-    createdAt: header.c,
     expiresAt: header.x,
   };
 }

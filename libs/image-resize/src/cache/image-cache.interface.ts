@@ -1,15 +1,9 @@
-import type { OutputFormat } from '../spec/resize-spec.interface';
+import type { ProcessedImage } from '../processors/image-processor.interface';
 
-/** One cached variant: the bytes plus the little that the HTTP response needs. */
-export interface CachedImage {
-  body: Buffer;
-  contentType: string;
+/** One cached variant: the processed image plus the little that the HTTP response needs. */
+export interface CachedImage extends ProcessedImage {
+  /** Strong ETag of `body` (quoted), computed once when the image was made. */
   etag: string;
-  width: number;
-  height: number;
-  format: OutputFormat;
-  /** Epoch milliseconds when the image was made. */
-  createdAt: number;
   /** Epoch milliseconds when the cache drops it, where the cache says (the Redis cache does). */
   expiresAt?: number;
 }

@@ -8,7 +8,6 @@ const image = (size: number): CachedImage => ({
   width: 1,
   height: 1,
   format: 'png',
-  createdAt: 0,
 });
 const ref = (key: string, group = 'g') => ({ key, group, lock: `${key}#lock` });
 

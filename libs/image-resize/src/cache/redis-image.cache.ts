@@ -57,7 +57,7 @@ export class RedisImageCache implements ImageCache, OnModuleInit, OnModuleDestro
   private openUntil = 0;
 
   /**
-   * @param client the ioredis client (a `Redis` or a `Cluster`); closed when the module is destroyed.
+   * @param client the ioredis client (a `Redis` or a `Cluster`); its owner closes it.
    * @param breaker when repeated failures stop the cache from sending commands for a while.
    * @param hot the in-process tier in front of Redis, if any; started and stopped with the module.
    */
@@ -126,11 +126,6 @@ export class RedisImageCache implements ImageCache, OnModuleInit, OnModuleDestro
 
   async onModuleDestroy(): Promise<void> {
     await this.hot?.stop();
-    try {
-      await this.client.quit();
-    } catch {
-      this.client.disconnect();
-    }
   }
 
   /** Runs one command unless Redis is known to be unavailable, and keeps the breaker's count. */

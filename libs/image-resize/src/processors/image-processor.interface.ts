@@ -2,7 +2,9 @@ import type { OutputFormat, ResolvedResizeSpec } from '../spec/resize-spec.inter
 
 /** The result of an {@link ImageProcessor}. */
 export interface ProcessedImage {
+  /** The encoded image. */
   body: Buffer;
+  /** e.g. `image/png`. */
   contentType: string;
   width: number;
   height: number;

@@ -17,7 +17,6 @@ export interface SharedInputSlot {
 /** A file larger than this is emptied when it is given back, so that a large source is not kept. */
 const KEEP_AT_MOST_BYTES = 4 * 1024 * 1024;
 
-
 /**
  * Files in shared memory (`/dev/shm`, a tmpfs) that carry a source's bytes to a child process. The
  * IPC channel copies a Buffer five times on its way (serialise, frame, socket, reassemble,
@@ -46,7 +45,8 @@ export class SharedInputFiles {
     if (!file) return undefined;
     try {
       let written = 0;
-      while (written < bytes.length) written += writeSync(file.fd, bytes, written, bytes.length - written, written);
+      while (written < bytes.length)
+        written += writeSync(file.fd, bytes, written, bytes.length - written, written);
     } catch {
       // Full (a small /dev/shm in a container): this source goes over the channel.
       this.discard(file);

@@ -2,12 +2,7 @@ import { readdirSync } from 'node:fs';
 import sharp from 'sharp';
 import { InvalidImageError, SourceTooLargeError } from '../errors/image-resize.errors';
 import { resolveImageResizeOptions } from '../options/image-resize.options';
-import type {
-  FitMode,
-  OutputFormat,
-  ResizeSpec,
-  ResolvedResizeSpec,
-} from '../spec/resize-spec.interface';
+import type { FitMode, OutputFormat, ResizeSpec, ResolvedResizeSpec } from '../spec/resize-spec.interface';
 import { resolveResizeSpec } from '../spec/resize-spec.resolver';
 import { animatedGif } from '../../../../test/support/hostile-fixtures';
 import { SharpImageProcessor } from './sharp-image.processor';
@@ -179,8 +174,7 @@ describe('SharpImageProcessor', () => {
   });
 
   describe('carrying the source to the child', () => {
-    const shared = () =>
-      readdirSync('/dev/shm').filter((name) => name.startsWith('nestjs-image-resize-'));
+    const shared = () => readdirSync('/dev/shm').filter((name) => name.startsWith('nestjs-image-resize-'));
 
     it('goes through a private file in /dev/shm, removed with the module, and gives the same bytes as the IPC channel', async () => {
       const viaFile = new SharpImageProcessor(resolveImageResizeOptions({}));
@@ -201,4 +195,3 @@ describe('SharpImageProcessor', () => {
     });
   });
 });
-

@@ -43,7 +43,7 @@ export class DefaultImageSourceLoader implements ImageSourceLoader {
       if (source.buffer.length > maxBytes) {
         throw new SourceTooLargeError(`Source image is larger than ${maxBytes} bytes`);
       }
-      return { body: source.buffer, declaredContentType: source.contentType };
+      return { body: source.buffer };
     }
     const timer = deadline(timeoutMs, () => sourceTimeoutError(source, timeoutMs), context.signal);
     const { signal } = timer;
@@ -52,7 +52,7 @@ export class DefaultImageSourceLoader implements ImageSourceLoader {
         source.stream !== undefined
           ? await readLimited(source.stream, maxBytes, { reservation, signal })
           : await this.files.read(source.path as string, { maxBytes, reservation, signal });
-      return { body, declaredContentType: source.contentType };
+      return { body };
     } catch (error) {
       source.stream?.destroy();
       if (error instanceof ImageResizeError) throw error;

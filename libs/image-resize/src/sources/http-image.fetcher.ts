@@ -92,8 +92,7 @@ export class HttpImageFetcher {
         expectedBytes: declared,
         signal,
       });
-      const contentType = response.headers['content-type'];
-      return { body: bytes, declaredContentType: typeof contentType === 'string' ? contentType : undefined };
+      return { body: bytes };
     } catch (error) {
       body?.destroy();
       if (signal.aborted) {

@@ -9,11 +9,6 @@ export type ImageSourceDescriptor = (
 ) & {
   /** Stable name of the original, used in cache keys (see {@link ResizeSpec.cacheKey}). */
   cacheKey?: string;
-  /**
-   * The type the caller believes the bytes have. Informational only: the real type is always read
-   * from the bytes themselves.
-   */
-  contentType?: string;
 };
 
 /**
@@ -25,6 +20,4 @@ export type ImageSource = string | Buffer | Readable | ImageSourceDescriptor;
 /** The bytes of an original image as loaded by an {@link ImageSourceLoader}. */
 export interface LoadedSource {
   body: Buffer;
-  /** Content type the origin declared, if any (not trusted). */
-  declaredContentType?: string;
 }

@@ -1,4 +1,5 @@
 import Negotiator from 'negotiator';
+import { LRUCache } from 'lru-cache';
 
 const CANDIDATES = ['image/avif', 'image/webp'];
 
@@ -22,4 +23,21 @@ export function negotiateImageFormat(accept: string | undefined): 'avif' | 'webp
     if (named.includes(type)) return type === 'image/avif' ? 'avif' : 'webp';
   }
   return undefined;
+}
+
+/**
+ * {@link negotiateImageFormat} remembering its last 256 answers: clients send the same few `Accept`
+ * headers over and over.
+ */
+export function memoizedNegotiator(): (accept: string | undefined) => 'avif' | 'webp' | undefined {
+  const answers = new LRUCache<string, 'avif' | 'webp' | 'none'>({ max: 256 });
+  return (accept) => {
+    if (!accept) return undefined;
+    let format = answers.get(accept);
+    if (format === undefined) {
+      format = negotiateImageFormat(accept) ?? 'none';
+      answers.set(accept, format);
+    }
+    return format === 'none' ? undefined : format;
+  };
 }

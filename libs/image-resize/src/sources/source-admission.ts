@@ -1,0 +1,67 @@
+import type { ResolvedImageResizeOptions } from '../options/image-resize-options.interface';
+import type { ImageSourceDescriptor, LoadedSource } from './image-source.interface';
+import type { ImageSourceLoader } from './image-source-loader.interface';
+import { SourceByteBudget } from './source-byte.budget';
+import { deadline, sourceTimeoutError } from './source-deadline';
+
+/** A loaded source and its share of the admission budget, held until its resize has ended. */
+export interface HeldSource {
+  loaded: LoadedSource;
+  /** Gives its bytes back to the budget; idempotent. */
+  release(): void;
+}
+
+/**
+ * Admits sources: loads each within its deadline (`fetchTimeoutMs`) and the admission budget
+ * (`maxSourceBytesInFlight`). The loader reserves bytes before it reads them, and what it returns
+ * stays reserved, at its real size, until `release()`. A loader that has not answered at the
+ * deadline is told to stop (its signal) and the load fails with 504 at once, so that a stalled source
+ * cannot hold its cacheKey. Buffer sources were in memory before the call: they are not counted.
+ */
+export class SourceAdmission {
+  private readonly budget: SourceByteBudget;
+
+  constructor(
+    private readonly loader: ImageSourceLoader,
+    private readonly options: Pick<ResolvedImageResizeOptions, 'fetchTimeoutMs' | 'maxSourceBytesInFlight'>,
+  ) {
+    this.budget = new SourceByteBudget(options.maxSourceBytesInFlight);
+  }
+
+  /** Source bytes being loaded or held now. */
+  get inFlight(): number {
+    return this.budget.inFlight;
+  }
+
+  async load(descriptor: ImageSourceDescriptor): Promise<HeldSource> {
+    const reservation = this.budget.open();
+    const timeoutMs = this.options.fetchTimeoutMs;
+    const limit = deadline(timeoutMs, () => sourceTimeoutError(descriptor, timeoutMs));
+    const expired = new Promise<never>((_resolve, reject) =>
+      limit.signal.addEventListener('abort', () => reject(limit.signal.reason), { once: true }),
+    );
+    try {
+      const loaded = await Promise.race([
+        this.loader.load(descriptor, { signal: limit.signal, reservation }),
+        expired,
+      ]);
+      if (descriptor.buffer === undefined) reservation.settle(loaded.body.length);
+      return { loaded, release: () => reservation.release() };
+    } catch (error) {
+      reservation.release();
+      descriptor.stream?.destroy();
+      throw error;
+    } finally {
+      limit.clear();
+    }
+  }
+
+  /**
+   * A source that the cache made unnecessary: a stream is destroyed, so that it holds no file or
+   * socket; a preloaded one gives its bytes back to the budget.
+   */
+  static releaseUnread(source: ImageSourceDescriptor, preloaded: HeldSource | undefined): void {
+    if (preloaded) preloaded.release();
+    else source.stream?.destroy();
+  }
+}
