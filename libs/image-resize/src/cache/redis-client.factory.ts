@@ -56,7 +56,10 @@ export function createRedisClient(redis: NonNullable<ResolvedImageResizeOptions[
       redisOptions: { ...CLIENT_DEFAULTS, ...redis.options?.redisOptions },
     });
   } else {
-    client = new Redis({ ...CLIENT_DEFAULTS, ...redis });
+    // With sentinels, follow a failover as soon as they announce it: a client left on the demoted
+    // master would take purges there, which the new master's data then undoes.
+    const sentinel: RedisOptions = redis.sentinels ? { failoverDetector: true } : {};
+    client = new Redis({ ...CLIENT_DEFAULTS, ...sentinel, ...redis });
   }
   watchConnection(client);
   return client;

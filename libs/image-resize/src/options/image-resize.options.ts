@@ -1,6 +1,7 @@
 import { realpathSync, statSync } from 'node:fs';
 import { ImageResizeConfigError } from '../errors/image-resize.errors';
 import { DEFAULT_OPTIONS, keysOf } from './image-resize.defaults';
+import { checkRedisOption } from './redis-options.checks';
 import type {
   CacheControlOptions,
   EncoderOptions,
@@ -38,38 +39,6 @@ const _resolvedHasEveryOption: SameKeys<ImageResizeModuleOptions, ResolvedImageR
 /** Whether the `redis` option configures a Redis Cluster. */
 export function isRedisClusterConfig(redis: unknown): redis is RedisClusterConfig {
   return typeof redis === 'object' && redis !== null && 'cluster' in redis;
-}
-
-function checkRedis(redis: unknown): void {
-  if (redis === undefined) return;
-  if (typeof redis === 'string') {
-    let url: URL;
-    try {
-      url = new URL(redis);
-    } catch {
-      // A Redis URL may hold a password: described, never quoted.
-      throw option.invalid(
-        'redis',
-        'a URL such as redis://127.0.0.1:6379, ioredis options, or { cluster: [...] }',
-        redis,
-        { got: `${describeValue(redis, true)} that is not a URL` },
-      );
-    }
-    option.assert(
-      url.protocol === 'redis:' || url.protocol === 'rediss:',
-      'redis',
-      'a URL with the redis: or rediss: scheme',
-      redis,
-      { got: `the scheme ${JSON.stringify(url.protocol)}` },
-    );
-    return;
-  }
-  const given = option.object('redis', redis, {
-    expected: 'a URL string, ioredis options, or { cluster: [...] }',
-  });
-  if ('cluster' in given) {
-    option.list('redis.cluster', given.cluster, 'a non-empty array of nodes', { nonEmpty: true });
-  }
 }
 
 const HOST_PATTERN = /^(\*\.)?[a-z0-9._:[\]-]+$/i;
@@ -230,7 +199,7 @@ const RESOLVERS: { [K in Exclude<OptionKey, PlainOption>]: Resolver<K> } & {
   [K in PlainOption]?: Resolver<K>;
 } = {
   redis: (value) => {
-    checkRedis(value);
+    checkRedisOption(value);
     return value as ResolvedImageResizeOptions['redis'];
   },
   hotCache: resolveHotCache,
