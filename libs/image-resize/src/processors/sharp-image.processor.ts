@@ -9,6 +9,7 @@ import {
 import type { ImageProcessor, ProcessedImage } from './image-processor.interface';
 import type { ResolvedImageResizeOptions } from '../options/image-resize-options.interface';
 import type { OutputFormat, ResolvedResizeSpec } from '../spec/resize-spec.interface';
+import { encoderSettings } from '../spec/variant.keys';
 import { ChildProcessPool, PoolClosedError, WorkCrashedError, WorkTimeoutError } from './child-process.pool';
 import { checkContainer } from './image-container.checks';
 import { holdSlotUntil } from './resize.queue';
@@ -58,7 +59,7 @@ export class SharpImageProcessor implements ImageProcessor, OnModuleDestroy {
     try {
       if (input.length === 0) throw new InvalidImageError('Source image is empty');
       const { maxJpegScans, allowSvg, maxInputPixels } = this.options;
-      job = this.job(checkContainer(input, { maxJpegScans, allowSvg, maxInputPixels }), spec);
+      job = imageJob(checkContainer(input, { maxJpegScans, allowSvg, maxInputPixels }), spec, this.options);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -74,34 +75,38 @@ export class SharpImageProcessor implements ImageProcessor, OnModuleDestroy {
     await this.pool.close();
     this.inputs.close();
   }
+}
 
-  private job(input: Buffer, spec: ResolvedResizeSpec): ImageJob {
-    const { encoders } = this.options;
-    return {
-      sharpPath: SHARP_PATH,
-      input,
-      width: spec.width,
-      height: spec.height,
-      format: spec.format,
-      alphaFallback: spec.alphaFallback,
-      fit: spec.fit,
-      position: spec.position,
-      background: spec.background,
-      withoutEnlargement: spec.withoutEnlargement,
-      animated: spec.animated,
-      palette: spec.palette,
-      quality: {
-        jpeg: spec.quality ?? encoders.jpeg.quality,
-        webp: spec.quality ?? encoders.webp.quality,
-        avif: spec.quality ?? encoders.avif.quality,
-      },
-      effort: spec.effort,
-      maxInputPixels: this.options.maxInputPixels,
-      maxDecodedBytes: this.options.maxDecodedBytes,
-      maxAnimationFrames: this.options.maxAnimationFrames,
-      allowSvg: this.options.allowSvg,
-    };
-  }
+/**
+ * The job a child gets for `spec`: every setting it makes the image with. The encoder settings are
+ * the ones the variant's cache key names (`encoderSettings`), so that the key covers the output.
+ */
+export function imageJob(
+  input: Buffer,
+  spec: ResolvedResizeSpec,
+  options: ResolvedImageResizeOptions,
+): ImageJob {
+  const encoder = encoderSettings(spec, options.encoders);
+  return {
+    sharpPath: SHARP_PATH,
+    input,
+    width: spec.width,
+    height: spec.height,
+    format: spec.format,
+    alphaFallback: spec.alphaFallback,
+    fit: spec.fit,
+    position: spec.position,
+    background: spec.background,
+    withoutEnlargement: spec.withoutEnlargement,
+    animated: encoder.animated,
+    palette: encoder.palette,
+    quality: encoder.quality,
+    effort: encoder.effort,
+    maxInputPixels: options.maxInputPixels,
+    maxDecodedBytes: options.maxDecodedBytes,
+    maxAnimationFrames: options.maxAnimationFrames,
+    allowSvg: options.allowSvg,
+  };
 }
 
 function toProcessedImage(output: ImageJobOutput): ProcessedImage {

@@ -1,7 +1,11 @@
 import { InvalidResizeSpecError } from '../errors/image-resize.errors';
+import { DEFAULT_ENCODERS } from '../image-resize.constants';
 import { assertCacheKey, groupKey, hashedCacheKey, variantKey } from './variant.keys';
 import { resolveImageResizeOptions } from '../options/image-resize.options';
-import type { ResizeSpec, ResolvedResizeSpec } from './resize-spec.interface';
+import type { EncoderOptions, ImageResizeModuleOptions } from '../options/image-resize-options.interface';
+import { imageJob } from '../processors/sharp-image.processor';
+import type { ImageJob } from '../processors/sharp-image.work';
+import type { OutputFormat, ResizeSpec, ResolvedResizeSpec } from './resize-spec.interface';
 import { resolveResizeSpec } from './resize-spec.resolver';
 
 const defaults = resolveImageResizeOptions({ ttl: 60 });
@@ -149,5 +153,364 @@ describe('cache keys', () => {
         variantKey('p_', key, spec(), encoders).key,
       );
     }
+  });
+});
+
+/** The key of a 10x10 variant of `k` under module `options` for a route that says `route`. */
+function keyUnder(options: ImageResizeModuleOptions, route: Partial<ResizeSpec>): string {
+  const resolved = resolveImageResizeOptions(options);
+  const spec = resolveResizeSpec({ width: 10, height: 10, ...route }, resolved);
+  return variantKey('p_', 'k', spec, resolved.encoders).key;
+}
+
+describe('the key covers every setting that changes the output', () => {
+  interface Row {
+    setting: string;
+    /** The route the setting applies to, and its key with every setting at its built-in default. */
+    route: Partial<ResizeSpec>;
+    base: string;
+    /** The setting changed for the whole module, and set to its built-in default explicitly. */
+    module?: { changed: EncoderOptions; key: string; builtIn: EncoderOptions };
+    /** The setting changed by the route (or per call), and set to its built-in default explicitly. */
+    perRoute?: { changed: Partial<ResizeSpec>; key: string; builtIn?: Partial<ResizeSpec> };
+  }
+  const rows: Row[] = [
+    {
+      setting: 'JPEG quality',
+      route: { format: 'jpeg' },
+      base: 'p_k_10_10_jpeg',
+      module: {
+        changed: { jpeg: { quality: 60 } },
+        key: 'p_k_10_10_jpeg_q60',
+        builtIn: { jpeg: { quality: 80 } },
+      },
+      perRoute: { changed: { quality: 60 }, key: 'p_k_10_10_jpeg_q60', builtIn: { quality: 80 } },
+    },
+    {
+      setting: 'JPEG quality of a named fallback',
+      route: { format: 'auto', fallback: 'jpeg' },
+      base: 'p_k_10_10_jpeg',
+      module: {
+        changed: { jpeg: { quality: 60 } },
+        key: 'p_k_10_10_jpeg_q60',
+        builtIn: { jpeg: { quality: 80 } },
+      },
+      perRoute: { changed: { quality: 60 }, key: 'p_k_10_10_jpeg_q60', builtIn: { quality: 80 } },
+    },
+    {
+      setting: 'JPEG quality of the alpha fallback (opaque images)',
+      route: { format: 'auto' },
+      base: 'p_k_10_10_fallback',
+      module: {
+        changed: { jpeg: { quality: 60 } },
+        key: 'p_k_10_10_fallback_q60',
+        builtIn: { jpeg: { quality: 80 } },
+      },
+      perRoute: { changed: { quality: 60 }, key: 'p_k_10_10_fallback_q60', builtIn: { quality: 80 } },
+    },
+    {
+      setting: 'WebP quality',
+      route: { format: 'webp' },
+      base: 'p_k_10_10_webp',
+      module: {
+        changed: { webp: { quality: 60 } },
+        key: 'p_k_10_10_webp_q60',
+        builtIn: { webp: { quality: 80 } },
+      },
+      perRoute: { changed: { quality: 60 }, key: 'p_k_10_10_webp_q60', builtIn: { quality: 80 } },
+    },
+    {
+      setting: 'WebP quality, negotiated',
+      route: { format: 'auto', accept: 'image/webp' },
+      base: 'p_k_10_10_webp',
+      module: {
+        changed: { webp: { quality: 60 } },
+        key: 'p_k_10_10_webp_q60',
+        builtIn: { webp: { quality: 80 } },
+      },
+      perRoute: { changed: { quality: 60 }, key: 'p_k_10_10_webp_q60', builtIn: { quality: 80 } },
+    },
+    {
+      setting: 'AVIF quality',
+      route: { format: 'avif' },
+      base: 'p_k_10_10_avif',
+      module: {
+        changed: { avif: { quality: 30 } },
+        key: 'p_k_10_10_avif_q30',
+        builtIn: { avif: { quality: 50 } },
+      },
+      perRoute: { changed: { quality: 30 }, key: 'p_k_10_10_avif_q30', builtIn: { quality: 50 } },
+    },
+    {
+      setting: 'AVIF quality, negotiated',
+      route: { format: 'auto', accept: 'image/avif' },
+      base: 'p_k_10_10_avif',
+      module: {
+        changed: { avif: { quality: 30 } },
+        key: 'p_k_10_10_avif_q30',
+        builtIn: { avif: { quality: 50 } },
+      },
+      perRoute: { changed: { quality: 30 }, key: 'p_k_10_10_avif_q30', builtIn: { quality: 50 } },
+    },
+    {
+      setting: 'AVIF effort',
+      route: { format: 'avif' },
+      base: 'p_k_10_10_avif',
+      module: {
+        changed: { avif: { effort: 6 } },
+        key: 'p_k_10_10_avif_e6',
+        builtIn: { avif: { effort: 3 } },
+      },
+    },
+    {
+      setting: 'AVIF effort, negotiated',
+      route: { format: 'auto', accept: 'image/avif' },
+      base: 'p_k_10_10_avif',
+      module: {
+        changed: { avif: { effort: 0 } },
+        key: 'p_k_10_10_avif_e0',
+        builtIn: { avif: { effort: 3 } },
+      },
+    },
+    {
+      setting: 'PNG palette',
+      route: { format: 'png' },
+      base: 'p_k_10_10_png',
+      module: {
+        changed: { png: { palette: true } },
+        key: 'p_k_10_10_png_pal',
+        builtIn: { png: { palette: false } },
+      },
+      perRoute: { changed: { palette: true }, key: 'p_k_10_10_png_pal', builtIn: { palette: false } },
+    },
+    {
+      setting: 'PNG palette of a named fallback',
+      route: { format: 'auto', fallback: 'png' },
+      base: 'p_k_10_10_png',
+      module: {
+        changed: { png: { palette: true } },
+        key: 'p_k_10_10_png_pal',
+        builtIn: { png: { palette: false } },
+      },
+      perRoute: { changed: { palette: true }, key: 'p_k_10_10_png_pal', builtIn: { palette: false } },
+    },
+    {
+      setting: 'PNG palette of the alpha fallback (transparent images)',
+      route: { format: 'auto' },
+      base: 'p_k_10_10_fallback',
+      module: {
+        changed: { png: { palette: true } },
+        key: 'p_k_10_10_fallback_pal',
+        builtIn: { png: { palette: false } },
+      },
+      perRoute: { changed: { palette: true }, key: 'p_k_10_10_fallback_pal', builtIn: { palette: false } },
+    },
+    {
+      setting: 'animated WebP',
+      route: { format: 'webp' },
+      base: 'p_k_10_10_webp',
+      perRoute: { changed: { animated: true }, key: 'p_k_10_10_webp_anim', builtIn: { animated: false } },
+    },
+    {
+      setting: 'format',
+      route: {},
+      base: 'p_k_10_10_png',
+      perRoute: { changed: { format: 'webp' }, key: 'p_k_10_10_webp', builtIn: { format: 'png' } },
+    },
+    {
+      setting: 'size',
+      route: {},
+      base: 'p_k_10_10_png',
+      perRoute: { changed: { dpr: 2 }, key: 'p_k_20_20_png', builtIn: { dpr: 1 } },
+    },
+    {
+      setting: 'fit',
+      route: {},
+      base: 'p_k_10_10_png',
+      perRoute: { changed: { fit: 'cover' }, key: 'p_k_10_10_png_cover', builtIn: { fit: 'inside' } },
+    },
+    {
+      setting: 'position',
+      route: { fit: 'cover' },
+      base: 'p_k_10_10_png_cover',
+      perRoute: {
+        changed: { position: 'left bottom' },
+        key: 'p_k_10_10_png_cover_p-left-bottom',
+        builtIn: { position: 'centre' },
+      },
+    },
+    {
+      setting: 'background',
+      route: { fit: 'contain', format: 'jpeg' },
+      base: 'p_k_10_10_jpeg_contain',
+      perRoute: { changed: { background: '#FF000080' }, key: 'p_k_10_10_jpeg_contain_bgff000080' },
+    },
+    {
+      setting: 'withoutEnlargement',
+      route: {},
+      base: 'p_k_10_10_png',
+      perRoute: {
+        changed: { withoutEnlargement: false },
+        key: 'p_k_10_10_png_up',
+        builtIn: { withoutEnlargement: true },
+      },
+    },
+  ];
+
+  it.each(rows)('$setting: in the key when changed, out of it at its built-in default', (row) => {
+    const { route, base, module, perRoute } = row;
+    expect(keyUnder({}, route)).toBe(base);
+    if (module) {
+      expect(keyUnder({ encoders: module.changed }, route)).toBe(module.key);
+      expect(keyUnder({ encoders: module.builtIn }, route)).toBe(base);
+    }
+    if (perRoute) {
+      expect(keyUnder({}, { ...route, ...perRoute.changed })).toBe(perRoute.key);
+      if (perRoute.builtIn) expect(keyUnder({}, { ...route, ...perRoute.builtIn })).toBe(base);
+    }
+    // A route's own setting wins over the module's: at the built-in default, it is the default entry.
+    if (module && perRoute?.builtIn) {
+      expect(keyUnder({ encoders: module.changed }, { ...route, ...perRoute.builtIn })).toBe(base);
+    }
+  });
+
+  it('names every module encoder setting there is, so that one added later cannot be left out', () => {
+    // Driven by the defaults table: a setting added to `encoders` shows up in the list below, and the
+    // loop then checks that changing it changes the key.
+    const changed = (value: number | boolean): number | boolean =>
+      typeof value === 'boolean' ? !value : value > 1 ? value - 1 : value + 1;
+    const settings = Object.entries(DEFAULT_ENCODERS).flatMap(([format, entries]) =>
+      Object.entries(entries as Record<string, number | boolean>).map(([name, value]) => ({
+        format: format as OutputFormat,
+        name,
+        value,
+      })),
+    );
+    expect(settings.map(({ format, name }) => `${format}.${name}`)).toEqual([
+      'jpeg.quality',
+      'webp.quality',
+      'avif.quality',
+      'avif.effort',
+      'png.palette',
+    ]);
+    for (const { format, name, value } of settings) {
+      const encoderOptions = { [format]: { [name]: changed(value) } } as EncoderOptions;
+      const routes: Array<Partial<ResizeSpec>> = [{ format }, { format: 'auto', fallback: format }];
+      // PNG's and JPEG's settings are also those of the alpha fallback.
+      if (format === 'png' || format === 'jpeg') routes.push({ format: 'auto' });
+      for (const route of routes) {
+        const what = `encoders.${format}.${name} for ${JSON.stringify(route)}`;
+        expect([what, keyUnder({ encoders: encoderOptions }, route)]).not.toEqual([
+          what,
+          keyUnder({}, route),
+        ]);
+      }
+    }
+  });
+
+  it('names the settings the child encodes with even where the spec leaves them to the module', () => {
+    // The child takes a quality the spec does not carry from the module's encoders: so must the key.
+    const tuned = resolveImageResizeOptions({
+      encoders: { jpeg: { quality: 30 }, webp: { quality: 31 }, avif: { quality: 32 } },
+    });
+    const bare = (format: OutputFormat): ResolvedResizeSpec => ({
+      ...resolveResizeSpec({ width: 10, height: 10, format }, tuned),
+      quality: undefined,
+    });
+    for (const format of ['jpeg', 'webp', 'avif'] as const) {
+      const job = imageJob(Buffer.alloc(0), bare(format), tuned);
+      const key = variantKey('p_', 'k', bare(format), tuned.encoders).key;
+      expect([key, job.quality[format]]).toEqual([
+        `p_k_10_10_${format}_q${tuned.encoders[format].quality}`,
+        tuned.encoders[format].quality,
+      ]);
+    }
+    // Nor does a setting the child never applies to the output's format split the entry.
+    const jpeg = { ...resolveResizeSpec({ width: 10, height: 10, format: 'jpeg' }, defaults), palette: true };
+    expect(variantKey('p_', 'k', jpeg, encoders).key).toBe('p_k_10_10_jpeg');
+  });
+
+  /**
+   * What the child reads from a job to make the image, for an image with and without transparency
+   * (the alpha fallback decides between PNG and JPEG there): `makeImage` in sharp-image.work.ts.
+   */
+  function whatTheChildUses(job: ImageJob): string {
+    const made = (hasAlpha: boolean) => {
+      const format: OutputFormat = job.alphaFallback ? (hasAlpha ? 'png' : 'jpeg') : job.format;
+      const geometry = [job.width, job.height, job.fit, job.position, job.withoutEnlargement, job.background];
+      const encoder = {
+        png: [job.palette],
+        jpeg: [job.quality.jpeg],
+        webp: [job.quality.webp, job.animated],
+        avif: [job.quality.avif, job.effort],
+      }[format];
+      return [format, ...geometry, ...encoder];
+    };
+    return JSON.stringify([made(true), made(false)]);
+  }
+
+  it('gives two variants one key only when the child makes them alike, whatever the settings', () => {
+    const modules: EncoderOptions[] = [
+      {},
+      {
+        jpeg: { quality: 80 },
+        webp: { quality: 80 },
+        avif: { quality: 50, effort: 3 },
+        png: { palette: false },
+      },
+      { jpeg: { quality: 30 } },
+      { webp: { quality: 30 } },
+      { avif: { quality: 30 } },
+      { avif: { effort: 6 } },
+      { png: { palette: true } },
+      {
+        jpeg: { quality: 30 },
+        webp: { quality: 40 },
+        avif: { quality: 60, effort: 0 },
+        png: { palette: true },
+      },
+    ];
+    const formats: Array<Partial<ResizeSpec>> = [
+      { format: 'png' },
+      { format: 'jpeg' },
+      { format: 'webp' },
+      { format: 'avif' },
+      { format: 'auto' },
+      { format: 'auto', accept: 'image/webp' },
+      { format: 'auto', accept: 'image/avif' },
+      { format: 'auto', fallback: 'jpeg' },
+      { format: 'auto', fallback: 'png' },
+    ];
+    const routes: Array<Partial<ResizeSpec>> = [
+      {},
+      { quality: 30 },
+      { quality: 50 },
+      { quality: 80 },
+      { palette: true },
+      { palette: false },
+      { animated: true },
+      { fit: 'contain', background: '#ff0000' },
+      { fit: 'cover', position: 'entropy', withoutEnlargement: true },
+    ];
+    const seen = new Map<string, string>();
+    let shared = 0;
+    for (const encoderOptions of modules) {
+      const options = resolveImageResizeOptions({ encoders: encoderOptions });
+      for (const format of formats) {
+        for (const route of routes) {
+          const spec = resolveResizeSpec({ width: 10, height: 10, ...format, ...route }, options);
+          const key = variantKey('p_', 'k', spec, options.encoders).key;
+          const uses = whatTheChildUses(imageJob(Buffer.alloc(0), spec, options));
+          const before = seen.get(key);
+          if (before === undefined) seen.set(key, uses);
+          else {
+            shared++;
+            expect({ key, uses }).toEqual({ key, uses: before });
+          }
+        }
+      }
+    }
+    // Settings at their built-in defaults do share entries (the matrix has many such pairs).
+    expect(shared).toBeGreaterThan(100);
   });
 });

@@ -39,12 +39,52 @@ export function hashedCacheKey(kind: 'url' | 'buf' | 'file', ...parts: (string |
 }
 
 /**
+ * The encoder settings a variant is made with: what the processor hands its child (`imageJob`) and
+ * what {@link variantKey} names, computed once here so that no setting reaches the encoder without
+ * reaching the key. Where the spec says nothing, the module's `encoders` apply.
+ */
+export interface VariantEncoderSettings {
+  /** The formats the output may take: the spec's, or PNG and JPEG for the alpha fallback. */
+  formats: readonly OutputFormat[];
+  /** Quality per lossy format: the spec's own, else the module's. */
+  quality: Record<LossyFormat, number>;
+  /** AVIF effort 0-9. */
+  effort: number;
+  /** PNG quantised to a palette. */
+  palette: boolean;
+  /** WebP keeps every frame. */
+  animated: boolean;
+}
+
+type LossyFormat = 'jpeg' | 'webp' | 'avif';
+const LOSSY_FORMATS: readonly LossyFormat[] = ['jpeg', 'webp', 'avif'];
+
+/** The {@link VariantEncoderSettings} of `spec` under the module's `encoders`. */
+export function encoderSettings(
+  spec: ResolvedResizeSpec,
+  encoders: ResolvedEncoderOptions,
+): VariantEncoderSettings {
+  return {
+    formats: spec.alphaFallback ? ['png', 'jpeg'] : [spec.format],
+    quality: {
+      jpeg: spec.quality ?? encoders.jpeg.quality,
+      webp: spec.quality ?? encoders.webp.quality,
+      avif: spec.quality ?? encoders.avif.quality,
+    },
+    effort: spec.effort,
+    palette: spec.palette,
+    animated: spec.animated,
+  };
+}
+
+/**
  * The keys of one variant: `<prefix><cacheKey>_<w>_<h>_<format>`, followed by every other field
  * that changes the bytes, each only when it differs from its default: `_<fit>`, `_p-<position>`,
- * `_bg<hex>`, `_up` / `_noup` (enlargement), `_q<quality>`, `_e<effort>`, `_pal`, `_anim`. A negotiated
+ * `_bg<hex>`, `_up` / `_noup` (enlargement), `_q<quality>`, `_e<effort>`, `_pal`, `_anim`. The
+ * encoder settings are the {@link encoderSettings} of the formats the output may take: a negotiated
  * format that fell back to PNG-or-JPEG-by-transparency is written `fallback`, and its key names the
- * settings of both (JPEG's quality, PNG's palette). The group key of the cacheKey ends in `#variants`
- * and the lock of a variant in `#lock`, which no variant key can contain.
+ * settings of both (JPEG's quality, PNG's palette). The group key of the cacheKey ends in
+ * `#variants` and the lock of a variant in `#lock`, which no variant key can contain.
  *
  * With `hashTag` (Redis Cluster) the cacheKey is written `{cacheKey}`, so that every key of one
  * cacheKey lands in one hash slot and the group's operations stay on one node.
@@ -64,17 +104,19 @@ export function variantKey(
   if (spec.position !== 'centre') key += `_p-${spec.position.replace(' ', '-')}`;
   if (spec.background !== undefined) key += `_bg${spec.background.slice(1)}`;
   if (spec.withoutEnlargement !== (spec.fit === 'inside')) key += spec.withoutEnlargement ? '_noup' : '_up';
-  // Settings at their built-in defaults stay out of the key: a route that says quality 80 for JPEG
-  // shares the entry of one that says nothing, and changing a module default makes new keys. A
-  // fallback's quality is JPEG's (PNG has none), taken from the module when the spec has none.
-  const quality = spec.alphaFallback ? (spec.quality ?? encoders.jpeg.quality) : spec.quality;
-  const builtIn = DEFAULT_QUALITY[spec.alphaFallback ? 'jpeg' : spec.format];
-  if (quality !== undefined && quality !== builtIn) key += `_q${quality}`;
-  if (spec.format === 'avif' && !spec.alphaFallback && spec.effort !== DEFAULT_ENCODERS.avif.effort) {
-    key += `_e${spec.effort}`;
+  // Encoder settings at their built-in defaults stay out of the key: a route that says quality 80
+  // for JPEG shares the entry of one that says nothing, and changing a module default makes new
+  // keys. Only the settings of a format the output may take count (PNG has no quality; a fallback
+  // may be PNG or JPEG, so both of theirs count).
+  const settings = encoderSettings(spec, encoders);
+  const mayBe = (output: OutputFormat) => settings.formats.includes(output);
+  for (const lossy of LOSSY_FORMATS) {
+    const quality = settings.quality[lossy];
+    if (mayBe(lossy) && quality !== DEFAULT_ENCODERS[lossy].quality) key += `_q${quality}`;
   }
-  if (spec.palette) key += '_pal';
-  if (spec.animated) key += '_anim';
+  if (mayBe('avif') && settings.effort !== DEFAULT_ENCODERS.avif.effort) key += `_e${settings.effort}`;
+  if (mayBe('png') && settings.palette) key += '_pal';
+  if (mayBe('webp') && settings.animated) key += '_anim';
   return { key, group: groupKey(prefix, cacheKey, hashTag), lock: `${key}#lock` };
 }
 
@@ -82,13 +124,6 @@ export function variantKey(
 export function groupKey(prefix: string, cacheKey: string, hashTag = false): string {
   return `${prefix}${tagged(cacheKey, hashTag)}#variants`;
 }
-
-const DEFAULT_QUALITY: Record<OutputFormat, number | undefined> = {
-  jpeg: DEFAULT_ENCODERS.jpeg.quality,
-  webp: DEFAULT_ENCODERS.webp.quality,
-  avif: DEFAULT_ENCODERS.avif.quality,
-  png: undefined,
-};
 
 function tagged(cacheKey: string, hashTag: boolean): string {
   return hashTag ? `{${cacheKey}}` : cacheKey;
