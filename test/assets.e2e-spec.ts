@@ -46,7 +46,7 @@ describe('asset logos (e2e)', () => {
     const second = await request(app.getHttpServer()).get('/assets/aurora/logo_small.png');
     expect(second.headers['x-cache']).toBe('HIT');
     expect(recorder.resizes).toEqual([
-      expect.objectContaining({ cacheKey: 'logo_small_aurora', width: 256, height: 256, format: 'png' }),
+      expect.objectContaining({ cacheKey: 'logo_aurora', width: 256, height: 256, format: 'png' }),
     ]);
   });
 

@@ -37,12 +37,14 @@ describe.each([
     app = await startExample();
   });
 
+  /** Empties the cache of an asset's logo through the example app's own endpoint. */
+  const purgeLogo = (slug: string) => request(app.getHttpServer()).post(`/assets/${slug}/logo/purge`);
+
   afterAll(async () => {
+    // Leaves no key behind on a shared REDIS_URL: every size and format of each logo.
+    if (useRedis && app) for (const { slug } of LOGOS) await purgeLogo(slug).expect(200);
     await app?.close();
-    if (useRedis) {
-      for (const { slug } of LOGOS) await redis?.client.del(`image_resize_logo_small_${slug}_256_256_png`);
-      await redis?.stop();
-    }
+    if (useRedis) await redis?.stop();
     if (savedRedisUrl === undefined) delete process.env.REDIS_URL;
     else process.env.REDIS_URL = savedRedisUrl;
   });
@@ -57,10 +59,11 @@ describe.each([
   });
 
   it.each(LOGOS)('serves the $slug logo within 256x256, then from the cache', async (logo) => {
-    if (useRedis) await redis?.client.del(`image_resize_logo_small_${logo.slug}_256_256_png`);
+    await purgeLogo(logo.slug).expect(200);
     const url = `/assets/${logo.slug}/logo_small.png`;
     const first = await request(app.getHttpServer()).get(url).buffer(true).parse(binary);
     expect(first.status).toBe(200);
+    expect(first.headers['x-cache']).toBe('MISS');
     expect(first.headers['content-type']).toBe('image/png');
     const meta = await sharp(first.body).metadata();
     expect([meta.format, meta.width, meta.height]).toEqual(['png', logo.width, logo.height]);
@@ -69,8 +72,55 @@ describe.each([
     expect(second.headers['x-cache']).toBe('HIT');
     expect(Buffer.compare(first.body, second.body)).toBe(0);
     if (useRedis) {
-      expect(await redis?.client.exists(`image_resize_logo_small_${logo.slug}_256_256_png`)).toBe(1);
+      // Under the logo's one cacheKey, `logo_<slug>`, as every other size and format of it.
+      expect(await redis?.client.exists(`image_resize_logo_${logo.slug}_256_256_png`)).toBe(1);
     }
+  });
+
+  it('purges every size and format of one logo through the app: each of its routes misses again', async () => {
+    const server = app.getHttpServer();
+    // Every logo route of one asset, each in the formats and presets it serves: six variants of `logo_aurora`.
+    const routes = [
+      { url: '/assets/aurora/logo_small.png', accept: '*/*' },
+      { url: '/assets/aurora/logo', accept: '*/*' },
+      { url: '/assets/aurora/logo', accept: 'image/avif,image/webp,*/*' },
+      { url: '/assets/aurora/logo', accept: 'image/webp,*/*' },
+      { url: '/assets/aurora/logo?preset=small', accept: 'image/avif,image/webp,*/*' },
+      { url: '/assets/aurora/logo?preset=large', accept: 'image/webp,*/*' },
+    ];
+    const served = async () => {
+      const statuses: string[] = [];
+      for (const { url, accept } of routes) {
+        const res = await request(server).get(url).set('Accept', accept);
+        expect([url, accept, res.status]).toEqual([url, accept, 200]);
+        statuses.push(`${url} ${accept}: ${String(res.headers['x-cache'])}`);
+      }
+      return statuses;
+    };
+    const each = (status: string) => routes.map(({ url, accept }) => `${url} ${accept}: ${status}`);
+    // Another asset's logo, cached before the purge: it stays.
+    await request(server).get('/assets/basalt/logo_small.png').expect(200);
+
+    await purgeLogo('aurora').expect(200); // whatever earlier tests left
+    expect(await served()).toEqual(each('MISS'));
+    expect(await served()).toEqual(each('HIT'));
+
+    const purge = await purgeLogo('aurora');
+    expect([purge.status, purge.body]).toEqual([200, { purged: routes.length }]);
+    expect(await served()).toEqual(each('MISS'));
+    expect((await request(server).get('/assets/basalt/logo_small.png')).headers['x-cache']).toBe('HIT');
+  });
+
+  it('refuses to purge in production, and answers 404 for an unknown asset', async () => {
+    const saved = process.env.NODE_ENV;
+    process.env.NODE_ENV = 'production';
+    try {
+      await purgeLogo('aurora').expect(403);
+    } finally {
+      if (saved === undefined) delete process.env.NODE_ENV;
+      else process.env.NODE_ENV = saved;
+    }
+    await purgeLogo('nope').expect(404);
   });
 
   it('serves the negotiated-format logo in its presets', async () => {

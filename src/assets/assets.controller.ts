@@ -1,13 +1,33 @@
-import { Controller, Get, Header, NotFoundException, Param, Req } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  Header,
+  HttpCode,
+  NotFoundException,
+  Param,
+  Post,
+  Req,
+  UseGuards,
+} from '@nestjs/common';
 import type { Request } from 'express';
-import { ResizedImage, type ImageSource } from 'nestjs-image-resize';
+import { ImageResizeService, ResizedImage, type ImageSource } from 'nestjs-image-resize';
 import { type Asset, AssetsService } from './assets.service';
+import { NotInProductionGuard } from './not-in-production.guard';
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
+/**
+ * The one cacheKey of an asset's original logo, for every route, size and format that serves it: the
+ * library adds size and format to each variant's key, and `purge(logoCacheKey(slug))` removes them all.
+ */
+export const logoCacheKey = (slug: string): string => `logo_${slug}`;
+
 @Controller()
 export class AssetsController {
-  constructor(private readonly assets: AssetsService) {}
+  constructor(
+    private readonly assets: AssetsService,
+    private readonly images: ImageResizeService,
+  ) {}
 
   /** The catalogue page: one row per asset, with its logo served through `@ResizedImage()`. */
   @Get()
@@ -46,8 +66,8 @@ ${rows}
   }
 
   /**
-   * The asset's logo, fitted into 256x256 PNG and cached under `logo_small_<slug>`.
-   * The original is fetched through its URL, like a logo stored elsewhere would be.
+   * The asset's logo, fitted into 256x256 PNG and cached under `logo_<slug>`, as the other logo route
+   * is. The original is fetched through its URL, like a logo stored elsewhere would be.
    */
   @Get('assets/:slug/logo_small.png')
   @ResizedImage({ width: 256, height: 256, format: 'png' })
@@ -55,7 +75,7 @@ ${rows}
     const asset = this.assets.find(slug);
     if (!asset) throw new NotFoundException('Unknown asset');
     if (!asset.logo) return null;
-    return { url: `${ownOrigin(request)}/originals/${asset.logo}`, cacheKey: `logo_small_${asset.slug}` };
+    return { url: `${ownOrigin(request)}/originals/${asset.logo}`, cacheKey: logoCacheKey(asset.slug) };
   }
 
   /**
@@ -73,7 +93,22 @@ ${rows}
     const asset = this.assets.find(slug);
     if (!asset) throw new NotFoundException('Unknown asset');
     if (!asset.logo) return null;
-    return { url: `${ownOrigin(request)}/originals/${asset.logo}`, cacheKey: `logo_${asset.slug}` };
+    return { url: `${ownOrigin(request)}/originals/${asset.logo}`, cacheKey: logoCacheKey(asset.slug) };
+  }
+
+  /**
+   * Empties the image cache of the asset's logo — every size and format that any route made of it —
+   * after its original was replaced where it is stored: `{ purged: <variants removed> }`. Put a CDN's
+   * purge of the logo URLs here too. An admin action: the example allows it outside production only,
+   * as it does `?redraw`; a real app guards it as it guards its other admin actions.
+   */
+  @Post('assets/:slug/logo/purge')
+  @HttpCode(200)
+  @UseGuards(NotInProductionGuard)
+  async purgeLogo(@Param('slug') slug: string): Promise<{ purged: number }> {
+    const asset = this.assets.find(slug);
+    if (!asset) throw new NotFoundException('Unknown asset');
+    return { purged: await this.images.purge(logoCacheKey(asset.slug)) };
   }
 
   private row(asset: Asset): string {

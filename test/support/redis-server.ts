@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 
 /** A Redis server for a test file: a private `redis-server` on a free port, or the one `REDIS_URL` names. */
@@ -54,8 +57,23 @@ export async function waitForPing(
 export interface PrivateRedis extends TestRedis {
   /** Kills the server at once (SIGKILL), as a crash would. */
   kill(): Promise<void>;
-  /** Starts the server again on the same port, empty. */
+  /** Starts the server again on the same port: empty, or with its data when it is `persistent`. */
   restart(): Promise<void>;
+  /**
+   * Stops the server as an operator would (SIGTERM): a `persistent` one flushes its data to disk first,
+   * and {@link restart} starts it again with that data.
+   */
+  shutdown(): Promise<void>;
+}
+
+/** How {@link startPrivateRedis} runs its server. */
+export interface PrivateRedisOptions {
+  /**
+   * Keep the data across {@link PrivateRedis.shutdown} (or a kill) and {@link PrivateRedis.restart},
+   * as a production Redis does: an append-only file, fsynced at every write, in a temporary directory
+   * that {@link PrivateRedis.stop} removes. Default false: `--save '' --appendonly no`, empty on restart.
+   */
+  persistent?: boolean;
 }
 
 /**
@@ -73,17 +91,19 @@ export async function startTestRedis(): Promise<TestRedis> {
 }
 
 /** Always a private `redis-server` (never `REDIS_URL`): for tests that stop or reconfigure it. */
-export async function startPrivateRedis(): Promise<PrivateRedis> {
+export async function startPrivateRedis(options: PrivateRedisOptions = {}): Promise<PrivateRedis> {
   const port = await freePort();
   const url = `redis://127.0.0.1:${port}`;
+  const dataDir = options.persistent ? mkdtempSync(join(tmpdir(), 'test-redis-')) : undefined;
+  const persistence = dataDir
+    ? ['--dir', dataDir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always']
+    : ['--save', '', '--appendonly', 'no'];
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   const launch = async () => {
-    const started = spawn(
-      'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      { stdio: 'ignore' },
-    );
+    const started = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', ...persistence], {
+      stdio: 'ignore',
+    });
     started.once('error', () => undefined);
     child = started;
     exited = new Promise<void>((resolve) => started.once('exit', () => resolve()));
@@ -110,9 +130,11 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     client,
     kill: () => halt('SIGKILL'),
     restart: launch,
+    shutdown: () => halt('SIGTERM'),
     stop: async () => {
       client.disconnect();
       await halt('SIGTERM');
+      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

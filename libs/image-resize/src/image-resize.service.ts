@@ -13,6 +13,9 @@ import type { SignUrlOptions, UrlSigner } from './signing/url-signer';
 import { URL_SIGNER } from './signing/url-signer.provider';
 import { ImageResizeMetrics } from './image-resize.metrics';
 import { VariantStore } from './cache/variant.store';
+import { type OriginCheck, OriginFreshness } from './cache/origin-freshness';
+import type { RevalidationPolicy } from './cache/origin-record';
+import { ConditionalSourceLoader } from './sources/conditional-source.loader';
 import { ResizeQueue } from './processors/resize.queue';
 import { FileImageReader } from './sources/file-image.reader';
 import { type HeldSource, SourceAdmission } from './sources/source-admission';
@@ -48,7 +51,8 @@ export interface ImageResizeHealth {
  *
  * The pipeline runs one way: spec and source give a cache key; a hit is returned as it is; a miss
  * loads the source (bounded), processes it (sharp), stores it, and returns it. Concurrent misses for
- * the same key in this process share one load and one resize.
+ * the same key in this process share one load and one resize. A hit whose original is due for a
+ * check with its origin (`revalidateAfter`) is served as it is while one check runs in the background.
  */
 @Injectable()
 export class ImageResizeService {
@@ -56,6 +60,10 @@ export class ImageResizeService {
   private readonly variants: VariantStore;
   private readonly queue: ResizeQueue;
   private readonly sources: SourceAdmission;
+  /** The loader, through which a revalidation's load is conditional. */
+  private readonly conditional: ConditionalSourceLoader;
+  /** Freshness from the origin: records of originals, their checks. */
+  private readonly freshness: OriginFreshness;
   /** Checks `path` sources for derived cache keys exactly as the default loader reads them. */
   private readonly files: FileImageReader;
   private readonly negotiate = memoizedNegotiator();
@@ -71,8 +79,20 @@ export class ImageResizeService {
   ) {
     this.variants = new VariantStore(cache, options);
     this.queue = new ResizeQueue(options.concurrency, options.maxQueue);
-    this.sources = new SourceAdmission(loader, options);
+    this.conditional = new ConditionalSourceLoader(loader);
+    this.sources = new SourceAdmission(this.conditional, options);
+    this.freshness = new OriginFreshness(cache, options);
     this.files = new FileImageReader(options.sources.fileRoot);
+  }
+
+  /**
+   * Nest's `onModuleDestroy`: lets the checks of originals under way end (each bounded by
+   * `fetchTimeoutMs`) while the cache is still there.
+   *
+   * @internal
+   */
+  async onModuleDestroy(): Promise<void> {
+    await this.freshness.settled();
   }
 
   /**
@@ -161,6 +181,9 @@ export class ImageResizeService {
    * Removes every cached variant (all sizes and formats) of `cacheKey`.
    *
    * @returns how many variants were removed
+   * @throws CacheUnavailableError (503) when the Redis cache cannot be reached: the purge is then kept
+   *   and made, in order, as soon as Redis answers again (for as long as the process runs), and this
+   *   instance stops serving the cacheKey's variants at once.
    */
   async purge(cacheKey: string): Promise<number> {
     return this.variants.purge(cacheKey);
@@ -181,6 +204,11 @@ export class ImageResizeService {
     const descriptor = toDescriptor(source);
     let preloaded: HeldSource | undefined;
     let cacheKey = spec.cacheKey ?? descriptor.cacheKey;
+    // URLs, and files that a cacheKey names (a derived one changes with the file), are revalidated.
+    const policy =
+      descriptor.url !== undefined || (descriptor.path !== undefined && cacheKey !== undefined)
+        ? this.freshness.policyOf(spec)
+        : undefined;
     if (cacheKey !== undefined) {
       assertCacheKey(cacheKey);
     } else if (descriptor.stream !== undefined) {
@@ -194,11 +222,20 @@ export class ImageResizeService {
     const unread = () => SourceAdmission.releaseUnread(descriptor, preloaded);
 
     // A redraw re-creates and re-caches; a cache that failed the lookup is not written to.
-    if (spec.redraw) return this.produce(descriptor, preloaded, spec, ref, 'BYPASS', true);
+    if (spec.redraw) return this.produce(descriptor, preloaded, spec, ref, 'BYPASS', policy);
     const cached = await this.variants.lookup(ref);
     if (cached && cached !== 'unavailable') {
       unread();
-      return toResult(cached, 'HIT', spec, ref.key);
+      const ttl = policy
+        ? await this.freshness.onHit(
+            ref.group,
+            policy,
+            spec.ttl,
+            this.originCheck(descriptor, cacheKey),
+            cached.expiresAt,
+          )
+        : spec.ttl;
+      return toResult(cached, 'HIT', spec, ref.key, ttl);
     }
     const pending = this.variants.pending<ResizedImageResult>(ref.key);
     if (pending) {
@@ -215,20 +252,34 @@ export class ImageResizeService {
     const found = (image: CachedImage) => {
       unread();
       this.metrics.emit({ type: 'waited', waitMs: Date.now() - waitStarted });
-      return toResult(image, 'HIT', spec, ref.key);
+      return toResult(image, 'HIT', spec, ref.key, this.freshness.madeTtl(policy, spec.ttl));
     };
-    const make = () => this.produce(descriptor, preloaded, spec, ref, 'MISS', true);
+    const make = () => this.produce(descriptor, preloaded, spec, ref, 'MISS', policy);
     return this.variants.share(ref.key, this.variants.once(ref, make, found));
   }
 
-  /** Loads the source (unless it was), resizes it, stores it, and gives its bytes back at the end. */
+  /** How a check of the original of `descriptor` loads it: admitted like any load, conditionally. */
+  private originCheck(descriptor: ImageSourceDescriptor, name: string): OriginCheck {
+    return {
+      name,
+      load: (validators) => this.sources.load(this.conditional.conditional(descriptor, validators)),
+    };
+  }
+
+  /**
+   * Loads the source (unless it was), resizes it, stores it — with the record of its original when
+   * that is revalidated — and gives its bytes back at the end.
+   *
+   * @param store `false`: not stored (the cache failed the lookup); otherwise stored, and this is the
+   *   revalidation policy of its original (`undefined`: not revalidated)
+   */
   private async produce(
     descriptor: ImageSourceDescriptor,
     preloaded: HeldSource | undefined,
     spec: ResolvedResizeSpec,
     ref: ImageCacheKey,
     status: CacheStatus,
-    store: boolean,
+    store: RevalidationPolicy | undefined | false,
   ): Promise<ResizedImageResult> {
     const started = Date.now();
     const held = preloaded ?? (await this.sources.load(descriptor));
@@ -238,7 +289,12 @@ export class ImageResizeService {
         (waitMs) => this.metrics.emit({ type: 'queued', waitMs }),
       );
       const image: CachedImage = { ...processed, etag: etag(processed.body) };
-      if (store) await this.variants.store(ref, image, spec.ttl);
+      const ttl =
+        store === false
+          ? spec.ttl
+          : await this.freshness.stored(ref.group, held.loaded, store, spec.ttl, () =>
+              this.variants.store(ref, image, spec.ttl),
+            );
       const durationMs = Date.now() - started;
       const sourceBytes = held.loaded.body.length;
       this.metrics.emit({
@@ -251,7 +307,7 @@ export class ImageResizeService {
       this.logger.debug(
         `${status} ${ref.key}: ${sourceBytes} -> ${image.body.length} bytes in ${durationMs} ms`,
       );
-      return toResult(image, status, spec, ref.key);
+      return toResult(image, status, spec, ref.key, ttl);
     } finally {
       held.release();
     }
@@ -281,12 +337,17 @@ export class ImageResizeService {
   }
 }
 
-/** The result of the service: the image, how it was obtained, and what HTTP needs to send it. */
+/**
+ * The result of the service: the image, how it was obtained, and what HTTP needs to send it.
+ *
+ * @param ttl seconds it may be kept: the spec's `ttl`, or less when its original is checked sooner
+ */
 function toResult(
   image: CachedImage,
   cacheStatus: CacheStatus,
   spec: ResolvedResizeSpec,
   key: string,
+  ttl: number,
 ): ResizedImageResult {
-  return { ...image, cacheStatus, ttl: spec.ttl, negotiated: spec.negotiated, key };
+  return { ...image, cacheStatus, ttl, negotiated: spec.negotiated, key };
 }

@@ -50,7 +50,12 @@ export type {
   FitMode,
   CropPosition,
 } from './spec/resize-spec.interface';
-export type { ImageSource, ImageSourceDescriptor, LoadedSource } from './sources/image-source.interface';
+export type {
+  ImageSource,
+  ImageSourceDescriptor,
+  LoadedSource,
+  SourceValidators,
+} from './sources/image-source.interface';
 export type { ResizedImageResult, CacheStatus } from './resized-image.result';
 
 // Errors
@@ -81,7 +86,7 @@ export {
   IMAGE_SOURCE_LOADER,
   RESIZED_IMAGE_METADATA,
 } from './image-resize.constants';
-export type { ImageCache, CachedImage, ImageCacheKey } from './cache/image-cache.interface';
+export type { ImageCache, CachedImage, ImageCacheKey, OriginRecord } from './cache/image-cache.interface';
 export type { ImageProcessor, ProcessedImage } from './processors/image-processor.interface';
 export type {
   ImageSourceLoader,

@@ -1,5 +1,6 @@
 import type { CachedImage, ImageCache, ImageCacheKey } from './image-cache.interface';
 import { decodeCachedImage, encodeCachedImage } from './cached-image.codec';
+import { type OriginRecord, originKeys, originRecordOf } from './origin-record';
 
 /**
  * The part of a cache-manager (v6+) `Cache`, as `@nestjs/cache-manager` injects it under
@@ -10,6 +11,12 @@ export interface CacheManagerLike {
   mget<T>(keys: string[]): Promise<Array<T | undefined | null>>;
   set<T>(key: string, value: T, ttl?: number): Promise<T>;
   mdel(keys: string[]): Promise<boolean>;
+}
+
+/** The record of an original (see {@link OriginRecord}), and when it expires. */
+interface OriginEntry {
+  record: OriginRecord;
+  expiresAt: number;
 }
 
 /** The list of variants of one cacheKey, and when the longest-lived of them expires. */
@@ -24,7 +31,8 @@ interface GroupEntry {
  * `cached-image.codec.ts`; how a store encodes a Buffer is its own business (Keyv's default
  * serializer writes base64, about 1.33x the bytes). The group of a cacheKey is a list kept in the
  * same cache; it is updated read-modify-write, so with several instances writing the same cacheKey
- * at once a purge may miss a variant, which then lives until its TTL.
+ * at once a purge may miss a variant, which then lives until its TTL. The record of a cacheKey's
+ * original (for revalidation) is an entry of its own next to the group, `<prefix><cacheKey>#origin`.
  */
 export class CacheManagerImageCache implements ImageCache {
   constructor(private readonly cache: CacheManagerLike) {}
@@ -52,5 +60,19 @@ export class CacheManagerImageCache implements ImageCache {
     );
     await this.cache.mdel([...entry.keys, group]);
     return present.length;
+  }
+
+  async getOrigin(group: string): Promise<OriginRecord | undefined> {
+    const entry = await this.cache.get<OriginEntry>(originKeys(group).record);
+    return originRecordOf(entry?.record);
+  }
+
+  /** Keeps the record for `ttlSeconds`, or until the end of its current life if that is later. */
+  async setOrigin(group: string, record: OriginRecord, ttlSeconds: number): Promise<void> {
+    const key = originKeys(group).record;
+    const now = Date.now();
+    const previous = await this.cache.get<OriginEntry>(key);
+    const expiresAt = Math.max(previous?.expiresAt ?? 0, now + ttlSeconds * 1000);
+    await this.cache.set<OriginEntry>(key, { record, expiresAt }, expiresAt - now);
   }
 }

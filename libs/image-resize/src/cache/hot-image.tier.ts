@@ -78,6 +78,10 @@ export class HotImageTier {
     try {
       await this.subscriber?.quit();
     } catch {
+      // closed below
+    } finally {
+      // Also after QUIT: a Sentinel connection's failover-detector subscriptions are closed by
+      // disconnect only (ioredis), and would keep the process alive.
       this.subscriber?.disconnect();
     }
   }
@@ -128,9 +132,18 @@ export class HotImageTier {
 
   /** This instance purged `group`: drops it here and tells the others. */
   purged(client: Redis | Cluster, group: string): void {
+    this.drop(group);
+    this.announce(client, `g ${group}`);
+  }
+
+  /**
+   * This instance is purging `group` but Redis has not done it yet (it may be unreachable): drops it
+   * here at once, without telling the others, which {@link purged} does once Redis has purged it. A
+   * read from Redis that was under way is not kept (see {@link keep}).
+   */
+  drop(group: string): void {
     this.generation += 1;
     void this.images.purge(group);
-    this.announce(client, `g ${group}`);
   }
 
   /** Holds `image` for the shorter of `maxAgeMs` and what is left of its TTL (less the clock's resolution). */

@@ -1,4 +1,7 @@
 import type { ProcessedImage } from '../processors/image-processor.interface';
+import type { OriginRecord } from './origin-record';
+
+export type { OriginRecord } from './origin-record';
 
 /** One cached variant: the processed image plus the little that the HTTP response needs. */
 export interface CachedImage extends ProcessedImage {
@@ -46,4 +49,17 @@ export interface ImageCache {
   unlock?(key: string, token: string): Promise<void>;
   /** Optional: rejects when the backend does not answer (for health checks). */
   ping?(): Promise<void>;
+  /**
+   * Optional, with {@link ImageCache.setOrigin}: the record of the original of `group` (its
+   * validators, when it was last loaded or checked), or `undefined`. A cache without the pair does
+   * not revalidate originals (option `revalidateAfter`); a cache shared by several instances must
+   * share the records too, so that the fleet checks each original once.
+   */
+  getOrigin?(group: string): Promise<OriginRecord | undefined>;
+  /**
+   * Optional: keeps `record` for `group` (replacing the one there) for at least `ttlSeconds` — never
+   * shortening a longer life the record already has, since it must outlive the group's variants.
+   * What a purge of the group does to it is the cache's choice: a record without variants is unused.
+   */
+  setOrigin?(group: string, record: OriginRecord, ttlSeconds: number): Promise<void>;
 }

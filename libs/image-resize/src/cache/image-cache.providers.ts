@@ -29,7 +29,9 @@ export class RedisConnection implements OnApplicationShutdown {
     try {
       await client.quit();
       await ended;
-    } catch {
+    } finally {
+      // After QUIT, for what QUIT leaves open: a Sentinel client's failover-detector subscriptions
+      // (ioredis closes them on disconnect only), which would keep the process alive.
       client.disconnect();
     }
   }

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { CachedImage, ImageCache, ImageCacheKey } from './image-cache.interface';
+import type { OriginRecord } from './origin-record';
 
 /**
  * How stale the cache's clock may be, in ms: an entry may outlive its TTL by this much. The clock is
@@ -18,9 +19,13 @@ interface MemoryEntry {
 /**
  * In-process cache of resized images, bounded by bytes (least recently used entries go first) and
  * by each entry's TTL. Used when the module has no `redis` option.
+ *
+ * The record of an original (for revalidation) lives as long as its group has a variant here: it is
+ * dropped with the group's last variant, by a purge, and is not kept for a group without variants.
  */
 export class MemoryImageCache implements ImageCache {
   private readonly groups = new Map<string, Set<string>>();
+  private readonly origins = new Map<string, OriginRecord>();
   private readonly entries: LRUCache<string, MemoryEntry>;
 
   /** @param maxBytes upper bound on the bytes held; an image larger than this is not cached. */
@@ -67,7 +72,17 @@ export class MemoryImageCache implements ImageCache {
       this.entries.delete(key);
     }
     this.groups.delete(group);
+    this.origins.delete(group);
     return removed;
+  }
+
+  async getOrigin(group: string): Promise<OriginRecord | undefined> {
+    return this.origins.get(group);
+  }
+
+  /** Keeps `record` while `group` has variants here (its lifetime is theirs: `ttlSeconds` is not needed). */
+  async setOrigin(group: string, record: OriginRecord, _ttlSeconds: number): Promise<void> {
+    if (this.groups.has(group)) this.origins.set(group, { ...record });
   }
 
   /** Removes one variant. */
@@ -79,6 +94,7 @@ export class MemoryImageCache implements ImageCache {
   clear(): void {
     this.entries.clear();
     this.groups.clear();
+    this.origins.clear();
   }
 
   /** Bytes currently held, as counted against `maxBytes`. */
@@ -90,6 +106,9 @@ export class MemoryImageCache implements ImageCache {
     const members = this.groups.get(group);
     if (!members) return;
     members.delete(key);
-    if (members.size === 0) this.groups.delete(group);
+    if (members.size === 0) {
+      this.groups.delete(group);
+      this.origins.delete(group);
+    }
   }
 }

@@ -1,11 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { Cluster, Redis } from 'ioredis';
-import { CacheUnavailableError, loggableMessage } from '../errors/image-resize.errors';
+import {
+  CacheUnavailableError,
+  describeErrorCause,
+  ImageResizeError,
+  loggableMessage,
+} from '../errors/image-resize.errors';
 import { IMAGE_RESIZE_LOGGER_CONTEXT } from '../image-resize.constants';
 import type { CachedImage, ImageCache, ImageCacheKey } from './image-cache.interface';
 import { decodeCachedImage, encodeCachedImage } from './cached-image.codec';
 import type { HotImageTier } from './hot-image.tier';
+import { type OriginRecord, originKeys, parseOriginRecord, serializeOriginRecord } from './origin-record';
 
 /**
  * Deletes every key listed in the set KEYS[1], then the set; returns how many listed keys existed.
@@ -30,6 +36,68 @@ end
 return 0
 `;
 
+/** Purges sent to Redis at once when kept purges are replayed (one pipeline). */
+const REPLAY_BATCH = 64;
+
+/** What a caller hears of a purge that Redis could not make now. */
+/**
+ * How long a purge counts as recent: one asked for within this long before a reconnection is made again
+ * after it. A client follows a Sentinel failover within a second or two (`failoverDetector`); a purge
+ * sent to the old master just before it was demoted would otherwise be undone by the new one's data.
+ */
+const RECENT_PURGES_MS = 30_000;
+const KEPT_MESSAGE = 'Image cache unavailable: the purge is kept and will be made when the cache is back';
+
+/**
+ * Replies of a Redis that is there but cannot run the purge right now (loading, busy, failing over, a
+ * replica, out of memory...): such a purge is kept like one that could not reach Redis. Any other reply
+ * (an ACL refusal, say) would fail every time, and is not kept.
+ */
+const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|READONLY|OOM|MISCONF|NOREPLICAS)\b/;
+
+/** Whether Redis answered the purge with a refusal that retrying cannot change. */
+function isRefusal(error: unknown): boolean {
+  const { name, message } = (typeof error === 'object' && error !== null ? error : {}) as {
+    name?: unknown;
+    message?: unknown;
+  };
+  return name === 'ReplyError' && typeof message === 'string' && !TRANSIENT_REPLY.test(message);
+}
+
+/** How the Redis cache keeps the purges that Redis could not make when they were asked for. */
+export interface KeptPurgeOptions {
+  /**
+   * Most purges kept (one per group: purging a group already kept adds nothing). Past it the oldest is
+   * dropped, and logged once per outage: its variants may then be served until their TTL. Default 10000
+   * (a kept purge is one key name: at most a few MB in all).
+   */
+  maxKept?: number;
+  /**
+   * Milliseconds between attempts to replay them when nothing else prompts one (a reconnection, or
+   * Redis answering another command does at once). Default 1000.
+   */
+  retryMs?: number;
+}
+
+/** A purge not made yet, and the callers waiting for it (only while an attempt is under way). */
+interface KeptPurge {
+  waiters: Array<{ resolve: (removed: number) => void; reject: (error: Error) => void }>;
+  /** Its purge has been sent: a later purge of the same group needs a purge of its own. */
+  sent: boolean;
+}
+
+/**
+ * Sets KEYS[1] to ARGV[1] for ARGV[2] milliseconds, or for the TTL it has left if that is longer: the
+ * record of an original outlives the longest-lived of its variants.
+ */
+const SET_ORIGIN_SCRIPT = `
+local ttl = tonumber(ARGV[2])
+local left = redis.call('PTTL', KEYS[1])
+if left > ttl then ttl = left end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+return 1
+`;
+
 /** How the circuit breaker reacts to failing commands. */
 export interface RedisBreakerOptions {
   /** Consecutive failed commands that open the circuit. Default 3. */
@@ -50,28 +118,66 @@ export interface RedisBreakerOptions {
  *
  * With a {@link HotImageTier}, the images this process served last are answered from its memory,
  * without a round trip to Redis; stores and purges are announced to the other instances.
+ *
+ * A purge is never lost to an outage: one that Redis cannot make now is kept (see {@link purge}) and
+ * replayed, in order, as soon as Redis answers again.
  */
 export class RedisImageCache implements ImageCache, OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(IMAGE_RESIZE_LOGGER_CONTEXT);
   private consecutiveFailures = 0;
   private openUntil = 0;
+  /** The purges not made yet, by group, oldest first. */
+  private readonly kept = new Map<string, KeptPurge>();
+  private readonly maxKept: number;
+  private readonly retryMs: number;
+  private draining?: Promise<void>;
+  private retryTimer?: NodeJS.Timeout;
+  private stopped = false;
+  /** Set while purges are kept because Redis failed them: how many were replayed since, and whether some were dropped. */
+  private outage?: { replayed: number; overflowed: boolean };
+  /**
+   * Purges asked for lately, oldest first: made again after a reconnection, in case one reached a
+   * master that a failover then demoted (its replica, now the master, still has the variants).
+   */
+  private readonly recent = new Map<string, number>();
+  /** Redis is connected again: the kept purges go first, and the recent ones are made again. */
+  private readonly onReady = () => {
+    this.repeatRecentPurges();
+    if (this.kept.size > 0) void this.replay();
+  };
 
   /**
    * @param client the ioredis client (a `Redis` or a `Cluster`); its owner closes it.
    * @param breaker when repeated failures stop the cache from sending commands for a while.
    * @param hot the in-process tier in front of Redis, if any; started and stopped with the module.
+   * @param purges how many purges are kept while Redis cannot make them, and how often they are retried.
    */
   constructor(
     readonly client: Redis | Cluster,
     private readonly breaker: RedisBreakerOptions = { failures: 3, openMs: 5000 },
     readonly hot?: HotImageTier,
-  ) {}
+    purges: KeptPurgeOptions = {},
+  ) {
+    this.maxKept = Math.max(1, purges.maxKept ?? 10_000);
+    this.retryMs = purges.retryMs ?? 1000;
+  }
+
+  /** Purges not made yet: kept while Redis could not make them, or being sent now. */
+  get keptPurges(): number {
+    return this.kept.size;
+  }
 
   onModuleInit(): void {
+    this.client.on('ready', this.onReady);
     this.hot?.start(this.client);
   }
 
+  /**
+   * The cached variant. While a purge of its group is kept, nothing of the group is read (neither the
+   * hot tier nor Redis): this rejects with {@link CacheUnavailableError}, and the image is served uncached.
+   */
   async get(key: string, ref?: ImageCacheKey): Promise<CachedImage | undefined> {
+    if (ref && this.kept.has(ref.group)) throw new CacheUnavailableError();
     const hot = this.hot;
     if (!hot) return decodeCachedImage(await this.guard(() => this.client.getBuffer(key)));
     const held = hot.get(key);
@@ -102,10 +208,29 @@ export class RedisImageCache implements ImageCache, OnModuleInit, OnModuleDestro
     this.hot?.stored(this.client, ref, stored, mark);
   }
 
-  async purge(group: string): Promise<number> {
-    const removed = Number(await this.guard(() => this.client.eval(PURGE_SCRIPT, 1, group)));
-    this.hot?.purged(this.client, group);
-    return removed;
+  /**
+   * Deletes every variant of `group` in Redis and drops them from every instance's hot tier; resolves
+   * to how many there were. This instance's tier drops them at once.
+   *
+   * When Redis cannot make it now (not connected, not answering, circuit open), the purge is kept and
+   * this rejects with {@link CacheUnavailableError} (503). Until it is made, this instance reads
+   * nothing of `group`. Kept purges are replayed in the order they were made as soon as Redis answers
+   * again (a reconnection, any command that succeeds, else every `retryMs`), for as long as the process
+   * runs; each one made is announced to the other instances' tiers, as a purge always is. A purge that
+   * Redis refuses outright (e.g. an ACL) is not kept: it rejects with a 500 and is logged.
+   */
+  purge(group: string): Promise<number> {
+    this.hot?.drop(group);
+    this.remember(group);
+    let entry = this.kept.get(group);
+    if (!entry || entry.sent) {
+      entry = { waiters: [], sent: false };
+      this.keep(group, entry);
+    }
+    const waiters = entry.waiters;
+    const outcome = new Promise<number>((resolve, reject) => waiters.push({ resolve, reject }));
+    void this.replay();
+    return outcome;
   }
 
   /** Takes the lock `key` for `ttlMs` if nobody holds it; resolves to the token that unlocks it. */
@@ -124,8 +249,179 @@ export class RedisImageCache implements ImageCache, OnModuleInit, OnModuleDestro
     await this.guard(() => this.client.ping());
   }
 
+  /**
+   * The record of the original of `group`: JSON under `<prefix><cacheKey>#origin`, in the group's
+   * hash slot. Read from Redis every time (the service keeps it briefly in memory itself).
+   */
+  async getOrigin(group: string): Promise<OriginRecord | undefined> {
+    return parseOriginRecord(await this.guard(() => this.client.get(originKeys(group).record)));
+  }
+
+  /** Keeps the record of `group` for `ttlSeconds`, or longer if it already had longer to live. */
+  async setOrigin(group: string, record: OriginRecord, ttlSeconds: number): Promise<void> {
+    const key = originKeys(group).record;
+    const data = serializeOriginRecord(record);
+    await this.guard(() => this.client.eval(SET_ORIGIN_SCRIPT, 1, key, data, String(ttlSeconds * 1000)));
+  }
+
   async onModuleDestroy(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.client.off('ready', this.onReady);
+    await this.draining;
+    if (this.kept.size > 0) {
+      this.logger.warn(
+        `${plural(this.kept.size, 'purge')} kept while Redis was unavailable could not be made before shutdown: their variants may be served until their TTL`,
+      );
+      const error = new CacheUnavailableError(
+        'Image cache unavailable: the purge was not made before shutdown',
+      );
+      for (const entry of this.kept.values()) settle(entry, error);
+      this.kept.clear();
+    }
     await this.hot?.stop();
+  }
+
+  /** Notes a purge as recent (see {@link recent}), forgetting those past the window. */
+  private remember(group: string): void {
+    this.recent.delete(group);
+    this.recent.set(group, Date.now());
+    const since = Date.now() - RECENT_PURGES_MS;
+    for (const [old, at] of this.recent) {
+      if (at >= since && this.recent.size <= this.maxKept) break;
+      this.recent.delete(old);
+    }
+  }
+
+  /** Keeps the recent purges again (without callers: they were answered), to be made once more. */
+  private repeatRecentPurges(): void {
+    const since = Date.now() - RECENT_PURGES_MS;
+    for (const [group, at] of this.recent) {
+      if (at < since) this.recent.delete(group);
+      else if (!this.kept.has(group)) this.keep(group, { waiters: [], sent: false });
+    }
+  }
+
+  /** Adds a purge at the end of the kept ones; past `maxKept`, the oldest is dropped. */
+  private keep(group: string, entry: KeptPurge): void {
+    this.kept.delete(group);
+    if (this.kept.size >= this.maxKept) {
+      const [oldest, dropped] = this.kept.entries().next().value as [string, KeptPurge];
+      this.kept.delete(oldest);
+      settle(dropped, new CacheUnavailableError('Image cache unavailable: too many purges kept'));
+      const outage = (this.outage ??= { replayed: 0, overflowed: false });
+      if (!outage.overflowed) {
+        this.logger.warn(
+          `More than ${this.maxKept} purges kept while Redis is unavailable: dropping the oldest, whose variants may be served until their TTL`,
+        );
+      }
+      outage.overflowed = true;
+    }
+    this.kept.set(group, entry);
+  }
+
+  /** Makes the kept purges (the one run under way, or a new one). */
+  private replay(): Promise<void> {
+    if (!this.draining) {
+      const run = this.drain().catch((error: unknown) => {
+        this.logger.error(`Replaying kept purges failed: ${loggableMessage(error)}`);
+        const rejection = new CacheUnavailableError(KEPT_MESSAGE);
+        for (const entry of this.kept.values()) settle(entry, rejection);
+        this.scheduleRetry();
+      });
+      this.draining = run.finally(() => {
+        this.draining = undefined;
+        // A purge asked for while the run was ending still wants its answer.
+        if (!this.stopped && [...this.kept.values()].some((entry) => entry.waiters.length > 0)) {
+          void this.replay();
+        }
+      });
+    }
+    return this.draining;
+  }
+
+  /**
+   * Sends the kept purges, oldest first, a batch at a time (one pipeline: Redis runs them in order),
+   * until none is left or one fails; then retries later and tells the waiting callers it is kept.
+   */
+  private async drain(): Promise<void> {
+    while (this.kept.size > 0) {
+      const batch: Array<[string, KeptPurge]> = [];
+      for (const item of this.kept) {
+        batch.push(item);
+        if (batch.length === REPLAY_BATCH) break;
+      }
+      for (const [, entry] of batch) entry.sent = true;
+      const results = await Promise.allSettled(
+        batch.map(([group]) => this.guard(() => this.client.eval(PURGE_SCRIPT, 1, group))),
+      );
+      let failure: { error: unknown } | undefined;
+      batch.forEach(([group, entry], i) => {
+        const result = results[i];
+        if (result.status === 'fulfilled') this.made(group, entry, Number(result.value));
+        else if (isRefusal(result.reason)) this.refused(group, entry, result.reason);
+        else {
+          entry.sent = false;
+          failure ??= { error: result.reason };
+        }
+      });
+      if (failure) return this.failed(failure.error, batch);
+    }
+    if (this.outage) {
+      if (this.outage.replayed > 0) {
+        this.logger.log(`Replayed ${plural(this.outage.replayed, 'purge')} kept while Redis was unavailable`);
+      }
+      this.outage = undefined;
+    }
+  }
+
+  /** Redis made the purge of `group`: the other instances are told, the callers answered. */
+  private made(group: string, entry: KeptPurge, removed: number): void {
+    if (this.kept.get(group) === entry) this.kept.delete(group);
+    this.hot?.purged(this.client, group);
+    if (this.outage) this.outage.replayed += 1;
+    for (const waiter of entry.waiters) waiter.resolve(removed);
+    entry.waiters.length = 0;
+  }
+
+  /** Redis refused the purge of `group` in a way that retrying cannot change: not kept. */
+  private refused(group: string, entry: KeptPurge, error: unknown): void {
+    if (this.kept.get(group) === entry) this.kept.delete(group);
+    const cause = describeErrorCause(error);
+    this.logger.error(
+      `Redis refused to purge ${group} (${cause}): its variants may be served until their TTL`,
+    );
+    settle(
+      entry,
+      new ImageResizeError('Image cache refused the purge', 500, { cause: error, logCause: cause }),
+    );
+  }
+
+  /** Redis could not make the purges now: they stay kept, and the callers waiting hear a 503. */
+  private failed(error: unknown, batch: Array<[string, KeptPurge]>): void {
+    const cause =
+      error instanceof CacheUnavailableError ? 'not connected, or circuit open' : describeErrorCause(error);
+    if (!this.outage) {
+      this.outage = { replayed: 0, overflowed: false };
+      this.logger.warn(
+        `Could not purge, Redis unavailable (${cause}): purges are kept and made in order when it answers`,
+      );
+    }
+    const rejection = new CacheUnavailableError(KEPT_MESSAGE, { cause: error, logCause: cause });
+    for (const [, entry] of batch) settle(entry, rejection);
+    for (const entry of this.kept.values()) settle(entry, rejection);
+    this.scheduleRetry();
+  }
+
+  /** Tries the kept purges again later: when the circuit closes, and at least `retryMs` from now. */
+  private scheduleRetry(): void {
+    if (this.stopped || this.retryTimer || this.kept.size === 0) return;
+    const delay = Math.max(this.retryMs, this.openUntil - Date.now());
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.kept.size > 0) void this.replay();
+    }, delay);
+    this.retryTimer.unref();
   }
 
   /** Runs one command unless Redis is known to be unavailable, and keeps the breaker's count. */
@@ -137,6 +433,8 @@ export class RedisImageCache implements ImageCache, OnModuleInit, OnModuleDestro
         this.logger.log('Redis answers again, caching resumed');
       }
       this.consecutiveFailures = 0;
+      // Redis answers: the kept purges go next.
+      if (this.kept.size > 0 && !this.draining && !this.stopped) void this.replay();
       return result;
     } catch (error) {
       this.consecutiveFailures += 1;
@@ -152,3 +450,11 @@ export class RedisImageCache implements ImageCache, OnModuleInit, OnModuleDestro
     }
   }
 }
+
+/** Rejects the callers waiting for a purge. */
+function settle(entry: KeptPurge, error: Error): void {
+  for (const waiter of entry.waiters) waiter.reject(error);
+  entry.waiters.length = 0;
+}
+
+const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;

@@ -56,11 +56,15 @@ describe('@ResizedImage() options', () => {
     ],
     [
       { width: 10, height: 10, cacheControl: { maxAge: 60 } },
-      '@ResizedImage() cacheControl must be an object { sMaxAge?, immutable? } (got the unknown key "maxAge")',
+      '@ResizedImage() cacheControl must be an object { private?, sMaxAge?, immutable? } (got the unknown key "maxAge")',
     ],
     [
       { width: 10, height: 10, cacheControl: 'public' },
-      '@ResizedImage() cacheControl must be an object { sMaxAge?, immutable? } (got a string "public")',
+      '@ResizedImage() cacheControl must be an object { private?, sMaxAge?, immutable? } (got a string "public")',
+    ],
+    [
+      { width: 10, height: 10, cacheControl: { private: true, immutable: true } },
+      '@ResizedImage() cacheControl must be private: true without sMaxAge or immutable: true, which are for public images that CDNs may keep (got private: true with immutable: true)',
     ],
   ])('refuses %j when the class is defined, naming the field', (options, message) => {
     expect(refusal(options)).toBe(`ImageResizeModule: ${message}`);

@@ -1,7 +1,11 @@
 import { Inject, Optional, Res, SetMetadata } from '@nestjs/common';
 import { ImageResizeConfigError } from '../errors/image-resize.errors';
 import { RESIZED_IMAGE_METADATA } from '../image-resize.constants';
-import { type ResizedImageCall, ResizedImageResponder } from '../http/resized-image.responder';
+import {
+  type ResizedImageCall,
+  ResizedImageResponder,
+  type ResponseHeaders,
+} from '../http/resized-image.responder';
 import { exchangeOf } from '../http/image-exchange';
 import type { ResizeSpec } from '../spec/resize-spec.interface';
 import type { ImageSource } from '../sources/image-source.interface';
@@ -41,7 +45,10 @@ export interface ResizedImageOptions extends Omit<ResizeSpec, 'redraw' | 'accept
    * signature gives 403.
    */
   signed?: boolean;
-  /** This route's `Cache-Control` extras; replaces the module's `cacheControl`. */
+  /**
+   * This route's `Cache-Control` (`private`, or `sMaxAge`/`immutable` for a public image); replaces the
+   * module's `cacheControl`. A `Cache-Control` the route sets with `@Header()` wins over both.
+   */
   cacheControl?: CacheControlOptions;
 }
 
@@ -97,9 +104,11 @@ type Handler = (...args: unknown[]) => unknown;
  *
  * The method returns an {@link ImageSource} (a URL, a Buffer, a stream, or `{ url | buffer | stream
  * | path, cacheKey? }`), or a Promise of one; `null`/`undefined` answers 404. The response carries
- * `Content-Type`, `Content-Length`, `Cache-Control: public, max-age=<ttl>`, `Expires`, a strong
- * `ETag`, `X-Cache`, `X-Content-Type-Options: nosniff` and, for `format: 'auto'`, `Vary: Accept`;
- * it answers `If-None-Match` with 304 and honours `?redraw` only where `allowRedraw` permits it.
+ * `Content-Type`, `Content-Length`, `Cache-Control: public, max-age=<ttl>` (`private, ...` with
+ * `cacheControl: { private: true }`; the route's own when it sets one with `@Header()`, and then no
+ * `Expires`), `Expires`, a strong `ETag`, `X-Cache`, `X-Content-Type-Options: nosniff` and, for
+ * `format: 'auto'`, `Vary: Accept`; it answers `If-None-Match` with 304 and honours `?redraw` only
+ * where `allowRedraw` permits it.
  *
  * The library writes the response itself (no interceptor, no stream), so the method must not take
  * `@Res()` or `@Next()`; it receives the response as an extra argument after its own, which it does
@@ -120,7 +129,8 @@ type Handler = (...args: unknown[]) => unknown;
  * @Get(':slug/logo_small.png')
  * @ResizedImage({ width: 256, height: 256, format: 'png' })
  * logo(@Param('slug') slug: string) {
- *   return { url: this.assets.logoUrl(slug), cacheKey: `logo_small_${slug}` };
+ *   // One cacheKey per original, for all its routes: purge(`logo_${slug}`) removes every size.
+ *   return { url: this.assets.logoUrl(slug), cacheKey: `logo_${slug}` };
  * }
  * ```
  */
@@ -173,7 +183,8 @@ export function ResizedImage(spec: ResizedImageOptions): MethodDecorator {
         }
         args.length = own;
         // Read before the handler runs: a request for a size the route does not offer costs nothing.
-        const call = responder.prepare(spec, exchange);
+        // The response goes along for the headers the route set on it (a `@Header('Cache-Control')`).
+        const call = responder.prepare(spec, exchange, response as ResponseHeaders);
         return sendWhenReady(call, handler.apply(this, args));
       },
     }[key as string] as Handler;

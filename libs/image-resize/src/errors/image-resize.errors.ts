@@ -130,11 +130,14 @@ export class ImageResizeConfigError extends Error {
   }
 }
 
-/** Thrown by the Redis cache instead of sending a command while Redis is known to be unavailable. */
-export class CacheUnavailableError extends Error {
-  constructor() {
-    super('Redis cache unavailable');
-    this.name = 'CacheUnavailableError';
+/**
+ * 503: the cache cannot be reached. Thrown by the Redis cache instead of sending a command while Redis
+ * is known to be unavailable (an image is then served uncached), and by a purge that could not be made
+ * now: the Redis cache keeps that purge and replays it once Redis answers.
+ */
+export class CacheUnavailableError extends ImageResizeError {
+  constructor(message = 'Redis cache unavailable', options?: ImageResizeErrorOptions) {
+    super(message, HttpStatus.SERVICE_UNAVAILABLE, options);
   }
 }
 

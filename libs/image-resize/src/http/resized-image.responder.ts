@@ -27,6 +27,15 @@ import type { ImageExchange } from './image-exchange';
 const MAX_SPECS_PER_ROUTE = 256;
 
 /**
+ * What the responder reads of the platform's response: the headers already on it. Express's response
+ * and Fastify's reply both have it, and by the time the responder writes, Nest has applied the
+ * route's `@Header()`s there (Fastify keeps them in the reply until it sends, not on `reply.raw`).
+ */
+export interface ResponseHeaders {
+  getHeader(name: string): unknown;
+}
+
+/**
  * One request to a `@ResizedImage()` route, read before its handler ran. The decorated method answers
  * with {@link ResizedImageCall.send}, given what the handler returned.
  */
@@ -37,15 +46,26 @@ export class ResizedImageCall {
     readonly spec: ResolvedResizeSpec,
     /** The request and its response. */
     readonly exchange: ImageExchange,
-    /** The route's `Cache-Control` extras, else the module's. */
+    /** The route's `cacheControl`, else the module's. */
     readonly cacheControl: CacheControlOptions,
     /** When the request's signed URL expires (unix seconds), if it does: no cache may keep it longer. */
     readonly expiresAt?: number,
+    /** The platform's response, to see the headers the route set on it (`@Header()`). */
+    private readonly response?: ResponseHeaders,
   ) {}
 
   /** Answers the request with the image of `source`; `null`/`undefined` is a 404. */
   send(source: ImageSource | null | undefined): Promise<void> {
     return this.responder.respond(this, source);
+  }
+
+  /**
+   * Whether the response already carries a `Cache-Control` — the route's own `@Header('Cache-Control',
+   * ...)`, which Nest applies before the handler runs, or one that a middleware or interceptor set.
+   */
+  hasOwnCacheControl(): boolean {
+    const own = this.response?.getHeader('cache-control');
+    return own !== undefined && own !== null && own !== '';
   }
 }
 
@@ -75,8 +95,11 @@ export class ResizedImageResponder {
     @Optional() protected readonly metrics?: ImageResizeMetrics,
   ) {}
 
-  /** Reads one request to the route with options `route`, before its handler runs. */
-  prepare(route: ResizedImageOptions, exchange: ImageExchange): ResizedImageCall {
+  /**
+   * Reads one request to the route with options `route`, before its handler runs. `response` is the
+   * platform's response, whose headers (the route's `@Header()`s) are read when the image is written.
+   */
+  prepare(route: ResizedImageOptions, exchange: ImageExchange, response?: ResponseHeaders): ResizedImageCall {
     const redraw = exchange.query.redraw !== undefined && this.isRedrawAllowed(exchange);
     // Read only once the spec (and so the signature, which covers `exp`) has been checked.
     const spec = this.resolvedSpec(route, exchange, redraw);
@@ -87,6 +110,7 @@ export class ResizedImageResponder {
       exchange,
       route.cacheControl ?? this.options.cacheControl,
       typeof exp === 'string' ? Number(exp) : undefined,
+      typeof response?.getHeader === 'function' ? response : undefined,
     );
   }
 
@@ -112,7 +136,8 @@ export class ResizedImageResponder {
       const left = Math.max(0, call.expiresAt - Math.floor(Date.now() / 1000));
       if (left < image.ttl) image = { ...image, ttl: left };
     }
-    this.setHeaders(exchange, image, call.cacheControl);
+    // A Cache-Control the route set itself (`@Header()`) is the route's word: it is kept, not replaced.
+    this.setHeaders(exchange, image, call.hasOwnCacheControl() ? null : call.cacheControl);
     if (fresh(exchange.headers, { etag: image.etag })) {
       exchange.removeHeader('Content-Type');
       exchange.send(304);
@@ -200,15 +225,21 @@ export class ResizedImageResponder {
     return allowed;
   }
 
-  /** Sets the caching and content headers of a resized image. */
+  /**
+   * Sets the caching and content headers of a resized image. `cacheControl` is `null` when the
+   * response already carries the route's own `Cache-Control`: then neither it nor an `Expires` (which
+   * could contradict it) is written.
+   */
   protected setHeaders(
     exchange: ImageExchange,
     image: ResizedImageResult,
-    cacheControl: CacheControlOptions,
+    cacheControl: CacheControlOptions | null,
   ): void {
     exchange.header('Content-Type', image.contentType);
-    exchange.header('Cache-Control', cacheControlHeader(image.ttl, cacheControl));
-    exchange.header('Expires', this.expiresHeader(image.ttl));
+    if (cacheControl) {
+      exchange.header('Cache-Control', cacheControlHeader(image.ttl, cacheControl));
+      exchange.header('Expires', this.expiresHeader(image.ttl));
+    }
     exchange.header('ETag', image.etag);
     exchange.header('X-Cache', image.cacheStatus);
     exchange.header('X-Content-Type-Options', 'nosniff');
@@ -228,8 +259,13 @@ export class ResizedImageResponder {
   }
 }
 
-/** `public, max-age=<ttl>`, then `s-maxage` and `immutable` where asked for. */
+/**
+ * `private, max-age=<ttl>` for a private image (checked at boot to come without `sMaxAge` and
+ * `immutable`; never sent with them here either); else `public, max-age=<ttl>`, then `s-maxage` and
+ * `immutable` where asked for.
+ */
 export function cacheControlHeader(ttl: number, extra: CacheControlOptions): string {
+  if (extra.private) return `private, max-age=${ttl}`;
   let header = `public, max-age=${ttl}`;
   if (extra.sMaxAge !== undefined) header += `, s-maxage=${extra.sMaxAge}`;
   if (extra.immutable) header += ', immutable';

@@ -167,6 +167,18 @@ const ERROR_BODY = {
   },
 };
 
+/** What the route's `Cache-Control` says, as far as its own options tell. */
+function cacheControlDescription(spec: ResizedImageOptions): string {
+  const own = '; a Cache-Control the route sets with @Header() instead, and then no Expires';
+  const options = spec.cacheControl;
+  if (!options) {
+    return `As the module's cacheControl says: public, max-age=<ttl> (with its s-maxage and immutable), or private, max-age=<ttl>${own}`;
+  }
+  if (options.private) return `private, max-age=<ttl>${own}`;
+  const sMaxAge = options.sMaxAge !== undefined ? `, s-maxage=${options.sMaxAge}` : '';
+  return `public, max-age=<ttl>${sMaxAge}${options.immutable ? ', immutable' : ''}${own}`;
+}
+
 function responses(spec: ResizedImageOptions, types: string[], negotiated: boolean): ResponseOptions[] {
   const image = { schema: { type: 'string', format: 'binary' } };
   const retryAfter = {
@@ -177,7 +189,7 @@ function responses(spec: ResizedImageOptions, types: string[], negotiated: boole
       status: 200,
       description: 'The resized image (HEAD: its headers only)',
       headers: {
-        'Cache-Control': { description: 'public, max-age=<ttl>', schema: { type: 'string' } },
+        'Cache-Control': { description: cacheControlDescription(spec), schema: { type: 'string' } },
         ETag: { description: 'Strong tag of the image bytes', schema: { type: 'string' } },
         'X-Cache': { description: 'HIT, MISS or BYPASS', schema: { type: 'string' } },
         ...(negotiated

@@ -107,11 +107,21 @@ export interface ImageSourcesOptions {
   fileRoot?: string;
 }
 
-/** Extra `Cache-Control` directives. */
+/**
+ * What the `Cache-Control` of an image says besides `max-age=<ttl>`: `public` (the default), or
+ * `private`, and for public images the extra directives for CDNs.
+ */
 export interface CacheControlOptions {
-  /** `s-maxage`: seconds shared caches (CDNs) may keep the image. */
+  /**
+   * `private, max-age=<ttl>` instead of `public, ...`: only the user's browser may keep the image,
+   * never a CDN or a shared proxy. For images one user may see and another may not (behind a guard,
+   * per account); their cacheKey must then name what makes them per-user. Excludes `sMaxAge` and
+   * `immutable: true`. Default false.
+   */
+  private?: boolean;
+  /** `s-maxage`: seconds shared caches (CDNs) may keep the image. Public images only. */
   sMaxAge?: number;
-  /** `immutable`: the bytes behind this URL never change. */
+  /** `immutable`: the bytes behind this URL never change. Public images only. */
   immutable?: boolean;
 }
 
@@ -166,6 +176,23 @@ export interface ImageResizeModuleOptions {
   };
   /** Seconds a resized image is cached, and `max-age` sent to clients. Default 2592000 (30 days). */
   ttl?: number;
+  /**
+   * Seconds after which the original of cached images (a URL, or a `path` source with a cacheKey) is
+   * due for a check with its origin. A request past it is answered from the cache at once, while one
+   * conditional request (`If-None-Match` / `If-Modified-Since`; a file's size and mtime) — one per
+   * original for all its variants and every instance sharing the cache — asks whether it changed:
+   * unchanged, every variant is fresh again; changed, they are purged and remade; gone (404, 410),
+   * purged; failing, served as they are until a later check. `max-age` is at most the time left until
+   * the next check. `false`: originals are never checked (images live their `ttl`). A route may set
+   * its own. Needs a cache with origin records (memory, Redis, cache-manager). Default 86400 (a day).
+   */
+  revalidateAfter?: number | false;
+  /**
+   * Whether an origin's `Cache-Control: max-age` (or `no-cache`, 0) longer than `revalidateAfter`
+   * puts the check off: `'ignore'` (default: `revalidateAfter` alone decides) or `'longer-wins'`
+   * (the original is checked after the longer of the two). A route may set its own.
+   */
+  originMaxAge?: 'ignore' | 'longer-wins';
   /** Prefix of every cache key. Default `image_resize_`. */
   keyPrefix?: string;
   /**
@@ -205,9 +232,11 @@ export interface ImageResizeModuleOptions {
   /** Accept SVG originals (rasterised, never passed through, no external resources). Default false. */
   allowSvg?: boolean;
   /**
-   * Extra `Cache-Control` directives for shared caches (CDNs): `sMaxAge` (seconds a CDN may keep an
-   * image, e.g. longer than browsers) and `immutable` (for URLs that change whenever the image does,
-   * such as versioned cacheKeys). Default: `public, max-age=<ttl>` only. A route may set its own.
+   * The images' `Cache-Control`: `private: true` for images that only their user's browser may keep
+   * (`private, max-age=<ttl>`); for public ones, extra directives for shared caches (CDNs): `sMaxAge`
+   * (seconds a CDN may keep an image, e.g. longer than browsers) and `immutable` (for URLs that change
+   * whenever the image does, such as versioned cacheKeys). Default: `public, max-age=<ttl>` only. A
+   * route may set its own, and a `Cache-Control` the route sets with `@Header()` is kept as it is.
    */
   cacheControl?: CacheControlOptions;
   /**
@@ -234,6 +263,8 @@ export interface ResolvedImageResizeOptions {
   hotCache: false | { maxBytes: number; maxAgeMs: number };
   memory: { maxBytes: number };
   ttl: number;
+  revalidateAfter: number | false;
+  originMaxAge: 'ignore' | 'longer-wins';
   keyPrefix: string;
   allowRedraw: boolean | ((request: RedrawRequest) => boolean);
   maxSourceBytes: number;

@@ -43,6 +43,10 @@ export const DEFAULT_OPTIONS = {
   memory: { maxBytes: 64 * 1024 * 1024 },
   /** 30 days, as in the original recipe. */
   ttl: 30 * 24 * 3600,
+  /** A day: a replaced original is seen within a day, at the cost of one conditional request a day. */
+  revalidateAfter: 24 * 3600,
+  /** `revalidateAfter` alone decides: an origin's year-long max-age would hide a replaced logo. */
+  originMaxAge: 'ignore',
   keyPrefix: 'image_resize_',
   allowRedraw: false,
   /** 20 MiB. */
@@ -78,7 +82,7 @@ export const DEFAULT_OPTIONS = {
     png: { palette: false },
   },
   /** Nothing but `public, max-age=<ttl>`. */
-  cacheControl: { sMaxAge: undefined, immutable: undefined },
+  cacheControl: { private: false, sMaxAge: undefined, immutable: undefined },
   maxOutputWidth: 4096,
   maxOutputHeight: 4096,
 } as const satisfies ImageResizeDefaults;

@@ -13,6 +13,8 @@ describe('resolveImageResizeOptions', () => {
       hotCache: false,
       memory: { maxBytes: 64 * 1024 * 1024 },
       ttl: 2_592_000,
+      revalidateAfter: 86_400,
+      originMaxAge: 'ignore',
       keyPrefix: 'image_resize_',
       allowRedraw: false,
       maxSourceBytes: 20 * 1024 * 1024,
@@ -67,6 +69,17 @@ describe('resolveImageResizeOptions', () => {
     );
   });
 
+  it('keeps a private cacheControl, alone or with immutable: false, and the public extras without it', () => {
+    for (const cacheControl of [
+      { private: true },
+      { private: true, immutable: false },
+      { private: false, sMaxAge: 60, immutable: true },
+      { sMaxAge: 0 },
+    ]) {
+      expect(resolveImageResizeOptions({ cacheControl }).cacheControl).toEqual(cacheControl);
+    }
+  });
+
   it('puts a 16 MiB hot tier in front of Redis unless told otherwise', () => {
     const redis = 'redis://127.0.0.1:6379';
     expect(resolveImageResizeOptions({ redis }).hotCache).toEqual({
@@ -91,7 +104,8 @@ describe('resolveImageResizeOptions', () => {
   };
 
   const KNOWN =
-    '{ redis?, useCacheManager?, hotCache?, memory?, ttl?, keyPrefix?, allowRedraw?, maxSourceBytes?, ' +
+    '{ redis?, useCacheManager?, hotCache?, memory?, ttl?, revalidateAfter?, originMaxAge?, ' +
+    'keyPrefix?, allowRedraw?, maxSourceBytes?, ' +
     'maxSourceBytesInFlight?, fetchTimeoutMs?, sources?, maxInputPixels?, maxDecodedBytes?, maxJpegScans?, ' +
     'maxAnimationFrames?, processingTimeoutMs?, concurrency?, maxQueue?, allowSvg?, signing?, encoders?, ' +
     'cacheControl?, maxOutputWidth?, maxOutputHeight? }';
@@ -204,9 +218,24 @@ describe('resolveImageResizeOptions', () => {
     ],
     [
       { cacheControl: { maxAge: 10 } },
-      'option "cacheControl" must be an object { sMaxAge?, immutable? } (got the unknown key "maxAge")',
+      'option "cacheControl" must be an object { private?, sMaxAge?, immutable? } (got the unknown key "maxAge")',
     ],
-    [{ cacheControl: true }, 'option "cacheControl" must be an object { sMaxAge?, immutable? } (got true)'],
+    [
+      { cacheControl: true },
+      'option "cacheControl" must be an object { private?, sMaxAge?, immutable? } (got true)',
+    ],
+    [
+      { cacheControl: { private: 'yes' } },
+      'option "cacheControl.private" must be a boolean (got a string "yes")',
+    ],
+    [
+      { cacheControl: { private: true, sMaxAge: 60 } },
+      'option "cacheControl" must be private: true without sMaxAge or immutable: true, which are for public images that CDNs may keep (got private: true with sMaxAge: 60)',
+    ],
+    [
+      { cacheControl: { private: true, sMaxAge: 0, immutable: true } },
+      'option "cacheControl" must be private: true without sMaxAge or immutable: true, which are for public images that CDNs may keep (got private: true with sMaxAge: 0 and immutable: true)',
+    ],
     [{ memory: { maxBytes: 10 } }, 'option "memory.maxBytes" must be an integer >= 1024 (got the number 10)'],
     [
       { memory: { maxBytes: '1mb' } },

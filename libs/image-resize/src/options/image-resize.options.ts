@@ -20,6 +20,9 @@ import {
 
 type OptionKey = keyof ImageResizeModuleOptions;
 
+/** What option `originMaxAge` may be. */
+const ORIGIN_MAX_AGE = ['ignore', 'longer-wins'] as const;
+
 /** Resolves one option: checks what was given (`undefined` when nothing was) and applies its default. */
 type Resolver<K extends OptionKey> = (
   value: unknown,
@@ -139,8 +142,10 @@ function resolveHotCache(
 }
 
 /**
- * Checks `{ sMaxAge?, immutable? }` (the module's `cacheControl`, or a route's), naming its
- * parameters as `checks` does; `undefined` stays `undefined`.
+ * Checks `{ private?, sMaxAge?, immutable? }` (the module's `cacheControl`, or a route's), naming its
+ * parameters as `checks` does; `undefined` stays `undefined`. A private image is for its user's
+ * browser only: `private: true` with `sMaxAge` (any value) or `immutable: true` is refused, rather
+ * than one of them silently dropped.
  */
 export function checkCacheControl(
   checks: ParameterChecks,
@@ -149,8 +154,22 @@ export function checkCacheControl(
 ): CacheControlOptions | undefined {
   if (value === undefined) return undefined;
   const given = checks.object(path, value, { keys: keysOf(DEFAULT_OPTIONS.cacheControl) });
+  if (given.private !== undefined) checks.boolean(`${path}.private`, given.private);
   if (given.sMaxAge !== undefined) checks.integer(`${path}.sMaxAge`, given.sMaxAge, 0);
   if (given.immutable !== undefined) checks.boolean(`${path}.immutable`, given.immutable);
+  if (given.private === true) {
+    const shared = [
+      ...(given.sMaxAge !== undefined ? [`sMaxAge: ${String(given.sMaxAge)}`] : []),
+      ...(given.immutable === true ? ['immutable: true'] : []),
+    ];
+    checks.assert(
+      shared.length === 0,
+      path,
+      'private: true without sMaxAge or immutable: true, which are for public images that CDNs may keep',
+      value,
+      { got: `private: true with ${shared.join(' and ')}` },
+    );
+  }
   return { ...given } as CacheControlOptions;
 }
 
@@ -231,6 +250,18 @@ const RESOLVERS: { [K in Exclude<OptionKey, PlainOption>]: Resolver<K> } & {
     return allowRedraw as ResolvedImageResizeOptions['allowRedraw'];
   },
   sources: resolveSources,
+  revalidateAfter: (value) =>
+    withDefault(value, DEFAULT_OPTIONS.revalidateAfter, (given) => {
+      option.assert(
+        given === false || (is.integer(given) && given >= 1),
+        'revalidateAfter',
+        'false or an integer >= 1 (seconds)',
+        given,
+      );
+      return given as number | false;
+    }),
+  originMaxAge: (value) =>
+    option.oneOf('originMaxAge', value ?? DEFAULT_OPTIONS.originMaxAge, ORIGIN_MAX_AGE),
   maxQueue: (value) =>
     withDefault(value, DEFAULT_OPTIONS.maxQueue, (given) => option.integer('maxQueue', given, 0)),
   signing: resolveSigning,

@@ -15,6 +15,8 @@ import { SourceAddressPolicy } from './source-address.policy';
  * streams and files read up to `maxSourceBytes` within `fetchTimeoutMs` (a stream that does not end
  * in time is destroyed), files through {@link FileImageReader} (regular files only, within
  * `sources.fileRoot`). Bytes are reserved in the context's admission budget before they are held.
+ * URLs and files come with their validators, and are loaded conditionally when the context has some
+ * (a 304, or a file of the same size and mtime, answers `notModified`).
  */
 @Injectable()
 export class DefaultImageSourceLoader implements ImageSourceLoader {
@@ -37,6 +39,7 @@ export class DefaultImageSourceLoader implements ImageSourceLoader {
         maxRedirects: this.options.sources.maxRedirects,
         signal: context.signal,
         reservation,
+        validators: context.validators,
       });
     }
     if (source.buffer !== undefined) {
@@ -48,11 +51,11 @@ export class DefaultImageSourceLoader implements ImageSourceLoader {
     const timer = deadline(timeoutMs, () => sourceTimeoutError(source, timeoutMs), context.signal);
     const { signal } = timer;
     try {
-      const body =
-        source.stream !== undefined
-          ? await readLimited(source.stream, maxBytes, { reservation, signal })
-          : await this.files.read(source.path as string, { maxBytes, reservation, signal });
-      return { body };
+      if (source.stream !== undefined) {
+        return { body: await readLimited(source.stream, maxBytes, { reservation, signal }) };
+      }
+      const { validators } = context;
+      return await this.files.load(source.path as string, { maxBytes, reservation, signal, validators });
     } catch (error) {
       source.stream?.destroy();
       if (error instanceof ImageResizeError) throw error;

@@ -8,6 +8,7 @@ import {
   SourceTooLargeError,
   UpstreamError,
 } from '../errors/image-resize.errors';
+import type { LoadedSource, SourceValidators } from './image-source.interface';
 import type { SourceBytesReservation } from './image-source-loader.interface';
 import { readLimited } from './read-limited';
 
@@ -17,6 +18,11 @@ export interface FileReadLimits {
   /** Aborted at the read's deadline: the read stops with the signal's reason. */
   signal?: AbortSignal;
   reservation?: SourceBytesReservation;
+  /**
+   * The size and mtime of a copy the caller holds: when the file still has both, it is not read and
+   * the load answers `{ notModified: true }` with an empty body.
+   */
+  validators?: SourceValidators;
 }
 
 /** What identifies a file source's version: its absolute path, size and modification time. */
@@ -58,18 +64,33 @@ export class FileImageReader {
 
   /** Reads the whole file, up to `maxBytes`, reserving its size before reading it. */
   async read(path: string, limits: FileReadLimits): Promise<Buffer> {
+    return (await this.load(path, limits)).body;
+  }
+
+  /**
+   * {@link read}, with the file's size and mtime as its validators; given validators that the file
+   * still matches, it is not read at all (`notModified`, an empty body).
+   */
+  async load(path: string, limits: FileReadLimits): Promise<LoadedSource> {
     const { handle, stats } = await this.open(path);
+    const validators: SourceValidators = { mtimeMs: stats.mtimeMs, size: stats.size };
+    const known = limits.validators;
+    if (known?.mtimeMs === stats.mtimeMs && known.size === stats.size) {
+      handle.close().catch(() => undefined);
+      return { body: Buffer.alloc(0), notModified: true, validators };
+    }
     try {
       if (stats.size > limits.maxBytes) {
         throw new SourceTooLargeError(`Source image is larger than ${limits.maxBytes} bytes`);
       }
       limits.reservation?.ensure(stats.size);
       const stream = handle.createReadStream({ autoClose: false });
-      return await readLimited(stream, limits.maxBytes, {
+      const body = await readLimited(stream, limits.maxBytes, {
         reservation: limits.reservation,
         expectedBytes: stats.size,
         signal: limits.signal,
       });
+      return { body, validators };
     } catch (error) {
       if (error instanceof ImageResizeError || limits.signal?.aborted) throw error;
       throw readFailure(error);

@@ -11,7 +11,7 @@ import {
   UpstreamError,
   UpstreamTimeoutError,
 } from '../errors/image-resize.errors';
-import type { LoadedSource } from './image-source.interface';
+import type { LoadedSource, SourceValidators } from './image-source.interface';
 import type { SourceBytesReservation } from './image-source-loader.interface';
 import { readLimited } from './read-limited';
 import { deadline } from './source-deadline';
@@ -29,7 +29,15 @@ export interface HttpFetchLimits {
    * read (a refusal is a 503 and the body is never read), and with the bytes as they arrive.
    */
   reservation?: SourceBytesReservation;
+  /**
+   * The validators of a copy the caller holds: sent as `If-None-Match` / `If-Modified-Since`, and a
+   * 304 then answers `{ notModified: true }` with an empty body.
+   */
+  validators?: SourceValidators;
 }
+
+/** What the fetcher accepts, as a browser would (the origin may negotiate). */
+const ACCEPT = 'image/avif,image/webp,image/png,image/jpeg,image/*;q=0.8';
 
 /**
  * Fetches an image over http(s) with axios as a stream: the byte limit is enforced while the body
@@ -38,6 +46,9 @@ export interface HttpFetchLimits {
  * Every hop — the first request and each redirect — passes the {@link SourceAddressPolicy}, on its
  * URL and on the address it connects to. No header of the incoming request (cookies, authorization)
  * is ever forwarded, and no proxy from the environment is used.
+ *
+ * What it loads carries the response's validators (`ETag`, `Last-Modified`, `Cache-Control`
+ * max-age); given validators, the request is conditional and a 304 answers `notModified`.
  */
 export class HttpImageFetcher {
   private readonly http: AxiosInstance;
@@ -69,10 +80,15 @@ export class HttpImageFetcher {
         maxRedirects: limits.maxRedirects,
         beforeRedirect: (options: { href?: string }) => this.policy.checkUrl(new URL(options.href ?? '')),
         validateStatus: () => true,
-        headers: { Accept: 'image/avif,image/webp,image/png,image/jpeg,image/*;q=0.8' },
+        headers: conditionalHeaders(limits.validators),
         decompress: true,
       });
       body = response.data;
+      const validators = responseValidators(response.headers as Record<string, unknown>);
+      if (response.status === 304 && conditional(limits.validators)) {
+        body.destroy();
+        return { body: Buffer.alloc(0), notModified: true, validators };
+      }
       if (response.status === 404 || response.status === 410) {
         throw new ImageNotFoundError('Image source not found');
       }
@@ -92,7 +108,7 @@ export class HttpImageFetcher {
         expectedBytes: declared,
         signal,
       });
-      return { body: bytes };
+      return { body: bytes, validators };
     } catch (error) {
       body?.destroy();
       if (signal.aborted) {
@@ -118,6 +134,64 @@ export class HttpImageFetcher {
       timer.clear();
     }
   }
+}
+
+/** Whether `validators` make a request conditional. */
+function conditional(validators: SourceValidators | undefined): boolean {
+  return validators?.etag !== undefined || validators?.lastModified !== undefined;
+}
+
+/** The request's headers: `Accept`, and the conditional ones for the validators given. */
+function conditionalHeaders(validators: SourceValidators | undefined): Record<string, string> {
+  const headers: Record<string, string> = { Accept: ACCEPT };
+  if (validators?.etag !== undefined) headers['If-None-Match'] = validators.etag;
+  if (validators?.lastModified !== undefined) headers['If-Modified-Since'] = validators.lastModified;
+  return headers;
+}
+
+/** Longest `ETag` / `Last-Modified` kept: anything longer is not a validator this library sends back. */
+const MAX_VALIDATOR_LENGTH = 256;
+
+/** The validators of a response: its `ETag`, `Last-Modified` and `Cache-Control` max-age, if it has them. */
+export function responseValidators(headers: Record<string, unknown>): SourceValidators {
+  const validators: SourceValidators = {};
+  const etag = headerValue(headers.etag);
+  if (etag !== undefined) validators.etag = etag;
+  const lastModified = headerValue(headers['last-modified']);
+  if (lastModified !== undefined && !Number.isNaN(Date.parse(lastModified))) {
+    validators.lastModified = lastModified;
+  }
+  const maxAge = cacheControlMaxAge(headerValue(headers['cache-control'], 1024));
+  if (maxAge !== undefined) validators.maxAge = maxAge;
+  return validators;
+}
+
+/** A single header's value, trimmed, when it is a short printable string. */
+function headerValue(value: unknown, maxLength = MAX_VALIDATOR_LENGTH): string | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (typeof text !== 'string') return undefined;
+  const trimmed = text.trim();
+  return trimmed !== '' && trimmed.length <= maxLength && /^[\x20-\x7e]+$/.test(trimmed)
+    ? trimmed
+    : undefined;
+}
+
+/**
+ * Seconds a `Cache-Control` lets a response be kept: its `max-age`, 0 for `no-cache` or `no-store`,
+ * `undefined` when it says neither.
+ */
+export function cacheControlMaxAge(header: string | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  let maxAge: number | undefined;
+  for (const directive of header.toLowerCase().split(',')) {
+    const [name, value] = directive.trim().split('=', 2);
+    if (name === 'no-cache' || name === 'no-store') return 0;
+    if (name === 'max-age' && value !== undefined) {
+      const seconds = Number(value.replace(/^"|"$/g, ''));
+      if (Number.isSafeInteger(seconds) && seconds >= 0) maxAge = seconds;
+    }
+  }
+  return maxAge;
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { ImageSourceDescriptor, LoadedSource } from './image-source.interface';
+import type { ImageSourceDescriptor, LoadedSource, SourceValidators } from './image-source.interface';
 
 /**
  * The share of the admission budget (`maxSourceBytesInFlight`) that one source holds. A loader grows
@@ -28,6 +28,14 @@ export interface SourceLoadContext {
    * it has its result counted when it returns (and refused with 503 then, if it does not fit).
    */
   reservation?: SourceBytesReservation;
+  /**
+   * Set when the library revalidates an original it has cached: the validators of that copy (as
+   * the loader returned them in {@link LoadedSource.validators}). A loader may then ask its origin
+   * conditionally (`If-None-Match`, `If-Modified-Since`, a file's size and mtime) and answer
+   * `{ body: Buffer.alloc(0), notModified: true }` when the original still matches them. A loader
+   * that ignores them loads the original as usual: the library then compares the bytes.
+   */
+  validators?: SourceValidators;
 }
 
 /**

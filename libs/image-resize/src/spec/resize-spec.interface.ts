@@ -67,6 +67,19 @@ export interface ResizeSpec {
   /** Seconds the result is cached and may be cached by clients. Default: the module's `ttl`. */
   ttl?: number;
   /**
+   * Seconds after which the original (a URL, or a `path` with a cacheKey) is due for a check with
+   * its origin: a request past it is served from the cache at once while one conditional request
+   * (`If-None-Match` / `If-Modified-Since`; a file's size and mtime) asks whether it changed. Clients
+   * may keep the result no longer than until then. `false`: never checked. Default: the module's
+   * `revalidateAfter` (86400).
+   */
+  revalidateAfter?: number | false;
+  /**
+   * Whether an origin's `Cache-Control: max-age` longer than `revalidateAfter` puts the check off:
+   * `'ignore'` or `'longer-wins'`. Default: the module's `originMaxAge` (`'ignore'`).
+   */
+  originMaxAge?: 'ignore' | 'longer-wins';
+  /**
    * Stable name of the original image, e.g. `logo_small_acme`. Every variant (size, format) of it is
    * cached under this name and {@link ImageResizeService.purge} removes them together. Overrides the
    * source's own `cacheKey`. Default: a hash of the URL, file or bytes.
@@ -106,4 +119,8 @@ export interface ResolvedResizeSpec {
   redraw: boolean;
   /** The spec's `cacheKey`, if it names one (it then overrides the source's). */
   cacheKey?: string;
+  /** The spec's `revalidateAfter`, if it sets one (else the module's applies). */
+  revalidateAfter?: number | false;
+  /** The spec's `originMaxAge`, if it sets one (else the module's applies). */
+  originMaxAge?: 'ignore' | 'longer-wins';
 }

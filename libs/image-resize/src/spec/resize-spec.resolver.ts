@@ -25,6 +25,9 @@ const POSITIONS: readonly CropPosition[] = [
   'entropy',
 ];
 const HEX_COLOUR = /^#(?:[0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})$/i;
+const ORIGIN_MAX_AGE = ['ignore', 'longer-wins'] as const;
+/** What `revalidateAfter` may be, as its refusal says. */
+const REVALIDATE_AFTER = `false or ${integerRange(1)} (seconds)`;
 
 /** A side of the box, in output pixels: `value` x `dpr`, which must be from 1 to `max`. */
 function box(name: string, value: unknown, dpr: number, max: number): number {
@@ -73,6 +76,18 @@ export function resolveResizeSpec(
   optionalBoolean('palette', spec.palette);
   optionalBoolean('animated', spec.animated);
   const ttl = check.integer('ttl', spec.ttl ?? options.ttl, 1);
+  const revalidateAfter = withDefault(spec.revalidateAfter, undefined, (given) => {
+    check.assert(
+      given === false || (is.integer(given) && given >= 1),
+      'revalidateAfter',
+      REVALIDATE_AFTER,
+      given,
+    );
+    return given as number | false;
+  });
+  const originMaxAge = withDefault(spec.originMaxAge, undefined, (given) =>
+    check.oneOf('originMaxAge', given, ORIGIN_MAX_AGE),
+  );
   return {
     width,
     height,
@@ -98,5 +113,8 @@ export function resolveResizeSpec(
     ttl,
     redraw: spec.redraw === true,
     cacheKey: spec.cacheKey,
+    // Only when the spec sets them: the service applies the module's otherwise.
+    ...(revalidateAfter === undefined ? {} : { revalidateAfter }),
+    ...(originMaxAge === undefined ? {} : { originMaxAge }),
   };
 }
