@@ -13,7 +13,7 @@ import sharp from 'sharp';
 import request from 'supertest';
 import { MemoryImageCache } from '../libs/image-resize/src/cache/memory-image.cache';
 import { hashedCacheKey } from '../libs/image-resize/src/spec/variant.keys';
-import { transparentPng } from './support/fixtures';
+import { noisyJpeg, transparentPng } from './support/fixtures';
 import { startOrigin, type TestOrigin } from './support/origin-server';
 import { startTestRedisCluster, type TestRedisCluster } from './support/redis-cluster';
 import { LOOPBACK_ORIGIN } from './support/test-app';
@@ -164,17 +164,7 @@ describe('every encoder setting is in the key, whatever negotiation chose', () =
 
   beforeAll(async () => {
     // Noise, so that every quality gives other bytes.
-    photo = await sharp({
-      create: {
-        width: 96,
-        height: 96,
-        channels: 3,
-        background: '#808080',
-        noise: { type: 'gaussian', mean: 128, sigma: 40 },
-      },
-    })
-      .jpeg({ quality: 95 })
-      .toBuffer();
+    photo = await noisyJpeg();
     logo = await transparentPng();
   });
 

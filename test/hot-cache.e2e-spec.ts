@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import sharp from 'sharp';
 import request from 'supertest';
 import { binary } from './support/binary';
-import { transparentPng } from './support/fixtures';
+import { tinyCachedImage, transparentPng } from './support/fixtures';
 import { startOrigin, type TestOrigin } from './support/origin-server';
 import { startPrivateRedis, type PrivateRedis } from './support/redis-server';
 import { createTestApp } from './support/test-app';
@@ -146,15 +146,7 @@ describe('the hot tier in front of Redis', () => {
 });
 
 describe('HotImageTier', () => {
-  const image = (expiresInMs: number) => ({
-    body: Buffer.from('image'),
-    contentType: 'image/png',
-    etag: '"5-abc"',
-    width: 1,
-    height: 1,
-    format: 'png' as const,
-    expiresAt: Date.now() + expiresInMs,
-  });
+  const image = (expiresInMs: number) => tinyCachedImage({ expiresAt: Date.now() + expiresInMs });
   const ref = { key: 'tier_k_1_1_png', group: 'tier_k#variants', lock: 'tier_k_1_1_png#lock' };
   let client: Redis;
   let tier: HotImageTier;

@@ -12,7 +12,7 @@ import sharp from 'sharp';
 import request from 'supertest';
 import { MemoryImageCache } from '../libs/image-resize/src/cache/memory-image.cache';
 import { binary } from './support/binary';
-import { transparentPng } from './support/fixtures';
+import { noisyJpeg, transparentPng } from './support/fixtures';
 import { startTestRedis, type TestRedis } from './support/redis-server';
 
 /**
@@ -228,17 +228,7 @@ describe.each(backends)('the cache key covers the output: two instances on $name
 
   beforeAll(async () => {
     // Noise, so that every quality gives other bytes.
-    photo = await sharp({
-      create: {
-        width: 96,
-        height: 96,
-        channels: 3,
-        background: '#808080',
-        noise: { type: 'gaussian', mean: 128, sigma: 40 },
-      },
-    })
-      .jpeg({ quality: 95 })
-      .toBuffer();
+    photo = await noisyJpeg();
     logo = await transparentPng();
     shared = await start();
     before = await instance();

@@ -24,6 +24,7 @@ import { binary } from './support/binary';
 import { startOrigin, type TestOrigin } from './support/origin-server';
 import { startPrivateRedis, type PrivateRedis } from './support/redis-server';
 import { LOOPBACK_ORIGIN, ORIGIN_URL, TestImagesController } from './support/test-app';
+import { tinyCachedImage } from './support/fixtures';
 
 /**
  * A purge made while Redis cannot be reached is kept and replayed once it answers: the caller gets a
@@ -264,14 +265,7 @@ describe('RedisImageCache: kept purges', () => {
   let redis: PrivateRedis;
   let client: Redis;
   let monitor: Redis | undefined;
-  const image = {
-    body: Buffer.from('image'),
-    contentType: 'image/png',
-    etag: '"5-abc"',
-    width: 1,
-    height: 1,
-    format: 'png' as const,
-  };
+  const image = tinyCachedImage();
   const refOf = (name: string) => ({
     key: `kp_${name}_1_1_png`,
     group: `kp_${name}#variants`,

@@ -14,5 +14,33 @@ export function photoJpeg(): Promise<Buffer> {
   return sharp(Buffer.from(svg)).jpeg().toBuffer();
 }
 
+/** A 96x96 JPEG of noise, so that every encoder setting gives other bytes. */
+export function noisyJpeg(): Promise<Buffer> {
+  return sharp({
+    create: {
+      width: 96,
+      height: 96,
+      channels: 3,
+      background: '#808080',
+      noise: { type: 'gaussian', mean: 128, sigma: 40 },
+    },
+  })
+    .jpeg({ quality: 95 })
+    .toBuffer();
+}
+
+/** A 1x1 cached image, for tests of a cache itself: `extra` adds or overrides fields. */
+export function tinyCachedImage<T extends object>(extra: T = {} as T) {
+  return {
+    body: Buffer.from('image'),
+    contentType: 'image/png',
+    etag: '"5-abc"',
+    width: 1,
+    height: 1,
+    format: 'png' as const,
+    ...extra,
+  };
+}
+
 /** An HTML page, as an origin might send it with an image Content-Type. */
 export const HTML_PAGE = '<!doctype html><html><body><script>alert(1)</script></body></html>';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Cluster } from 'ioredis';
-import { freePort, waitForPing } from './redis-server';
+import { freePort, redisServerArgs, waitForPing } from './redis-server';
 
 const run = promisify(execFile);
 
@@ -25,22 +25,12 @@ export async function startTestRedisCluster(masters = 3): Promise<TestRedisClust
       const nodeDir = await mkdtemp(join(dir, `node-${port}-`));
       const child = spawn(
         'redis-server',
-        [
-          '--port',
-          String(port),
-          '--bind',
-          '127.0.0.1',
+        redisServerArgs(port, nodeDir, [
           '--cluster-enabled',
           'yes',
           '--cluster-config-file',
           join(nodeDir, 'nodes.conf'),
-          '--dir',
-          nodeDir,
-          '--save',
-          '',
-          '--appendonly',
-          'no',
-        ],
+        ]),
         { stdio: 'ignore' },
       );
       children.push(child);

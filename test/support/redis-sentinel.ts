@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, waitForPing } from './redis-server';
+import { freePort, redisServerArgs, waitForPing } from './redis-server';
 
 /** A master, its replica and one sentinel watching them, all private, on loopback. */
 export interface TestSentinelGroup {
@@ -41,24 +41,8 @@ export async function startSentinelGroup(): Promise<TestSentinelGroup> {
   const server = async (port: number, extra: string[]) => {
     const dir = mkdtempSync(join(tmpdir(), 'test-sentinel-node-'));
     dirs.push(dir);
-    const child = spawn(
-      'redis-server',
-      // Its own folder: a replica's sync writes an RDB file there, which a later server would load.
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
-        dir,
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        ...extra,
-      ],
-      { stdio: 'ignore' },
-    );
+    // Its own folder: a replica's sync writes an RDB file there, which a later server would load.
+    const child = spawn('redis-server', redisServerArgs(port, dir, extra), { stdio: 'ignore' });
     child.once('error', () => undefined);
     children.push(child);
     await waitForPing(`redis://127.0.0.1:${port}`, child);

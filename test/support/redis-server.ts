@@ -27,6 +27,26 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The arguments of a throwaway `redis-server` on loopback `port`, keeping nothing (no RDB, no AOF) and
+ * writing what it must (a replica's sync, a cluster's node file) into `dir`, never the working folder.
+ */
+export function redisServerArgs(port: number, dir: string, extra: string[] = []): string[] {
+  return [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    ...extra,
+  ];
+}
+
 /** Waits until the Redis at `url` answers PING (or `child` exits). */
 export async function waitForPing(
   url: string,
