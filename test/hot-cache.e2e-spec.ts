@@ -10,6 +10,7 @@ import { tinyCachedImage, transparentPng } from './support/fixtures';
 import { startOrigin, type TestOrigin } from './support/origin-server';
 import { startPrivateRedis, type PrivateRedis } from './support/redis-server';
 import { createTestApp } from './support/test-app';
+import { until } from './support/until';
 
 let redis: PrivateRedis;
 let origin: TestOrigin;
@@ -32,7 +33,7 @@ async function startApp(keyPrefix: string, options: ImageResizeModuleRootOptions
   const app = await createTestApp(origin.url, { redis: redis.url, keyPrefix, ...options });
   apps.push(app);
   // The tier is used once its subscription is up.
-  await until(async () => tierOf(app).active);
+  await eventually(async () => tierOf(app).active);
   return app;
 }
 
@@ -46,13 +47,7 @@ async function redisGets(): Promise<number> {
   return Number(/cmdstat_get:calls=(\d+)/.exec(stats)?.[1] ?? 0);
 }
 
-async function until(condition: () => Promise<boolean>, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+const eventually = (condition: () => Promise<boolean>) => until('the condition holds', condition, 3000, 10);
 
 const get = (app: INestApplication, path: string) =>
   request(app.getHttpServer()).get(path).buffer(true).parse(binary);
@@ -90,7 +85,7 @@ describe('the hot tier in front of Redis', () => {
     const redrawn = await get(a, '/logo/swatch.png?redraw=1');
     expect(redrawn.headers['x-cache']).toBe('BYPASS');
     expect(redrawn.headers.etag).not.toBe(before.headers.etag);
-    await until(async () => (await get(b, '/logo/swatch.png')).headers.etag === redrawn.headers.etag);
+    await eventually(async () => (await get(b, '/logo/swatch.png')).headers.etag === redrawn.headers.etag);
     const { dominant } = await sharp((await get(b, '/logo/swatch.png')).body).stats();
     expect(dominant.g).toBeGreaterThan(dominant.r);
   });
@@ -101,9 +96,9 @@ describe('the hot tier in front of Redis', () => {
     await get(app, '/logo/logo.png');
     expect(tierOf(app).size).toBeGreaterThan(0);
     await redis.client.client('KILL', 'TYPE', 'pubsub');
-    await until(async () => !tierOf(app).active);
+    await eventually(async () => !tierOf(app).active);
     expect(tierOf(app).size).toBe(0);
-    await until(async () => tierOf(app).active);
+    await eventually(async () => tierOf(app).active);
     // Announcements may have been missed while it was down: the next hit reads Redis again.
     const gets = await redisGets();
     expect((await get(app, '/logo/logo.png')).headers['x-cache']).toBe('HIT');
@@ -154,7 +149,7 @@ describe('HotImageTier', () => {
     client = new Redis(redis.url);
     tier = new HotImageTier(1024 * 1024, 'tier_invalidate');
     tier.start(client);
-    await until(async () => tier.active);
+    await eventually(async () => tier.active);
   });
   afterEach(async () => {
     await tier.stop();
@@ -164,7 +159,7 @@ describe('HotImageTier', () => {
   it('does not keep what it read from Redis while another instance announced a change', async () => {
     const mark = tier.mark;
     await client.publish('tier_invalidate', `another-instance k ${ref.key}`);
-    await until(async () => tier.mark !== mark);
+    await eventually(async () => tier.mark !== mark);
     tier.keep(ref, image(60_000), mark);
     expect(tier.get(ref.key)).toBeUndefined();
     tier.keep(ref, image(60_000), tier.mark);
@@ -178,11 +173,11 @@ describe('HotImageTier', () => {
     // (same connection, same order), and changes nothing.
     let mark = tier.mark;
     await client.publish('tier_invalidate', 'another-instance k tier_unrelated');
-    await until(async () => tier.mark !== mark);
+    await eventually(async () => tier.mark !== mark);
     expect(tier.get('tier_k_2_2_png')).toBeDefined();
     mark = tier.mark;
     await client.publish('tier_invalidate', `another-instance g ${ref.group}`);
-    await until(async () => tier.mark !== mark);
+    await eventually(async () => tier.mark !== mark);
     expect(tier.get(ref.key)).toBeUndefined();
     expect(tier.get('tier_k_2_2_png')).toBeUndefined();
   });
@@ -193,7 +188,7 @@ describe('HotImageTier', () => {
       // An announcement sent before the subscription is lost to it: what was read meanwhile may be stale.
       const mark = late.mark;
       late.start(client);
-      await until(async () => late.active);
+      await eventually(async () => late.active);
       late.keep(ref, image(60_000), mark);
       expect(late.get(ref.key)).toBeUndefined();
     } finally {
@@ -204,7 +199,7 @@ describe('HotImageTier', () => {
   it('does not keep what it stored when another instance purged the group meanwhile', async () => {
     const mark = tier.mark;
     await client.publish('tier_invalidate', `another-instance g ${ref.group}`);
-    await until(async () => tier.mark !== mark);
+    await eventually(async () => tier.mark !== mark);
     tier.stored(client, ref, image(60_000), mark);
     expect(tier.get(ref.key)).toBeUndefined();
   });
@@ -222,7 +217,7 @@ describe('HotImageTier', () => {
     const brief = new HotImageTier(1024 * 1024, 'tier_brief_invalidate', { maxAgeMs: 150 });
     try {
       brief.start(client);
-      await until(async () => brief.active);
+      await eventually(async () => brief.active);
       brief.keep(ref, image(60_000), brief.mark);
       expect(brief.get(ref.key)).toBeDefined();
       await new Promise((resolve) => setTimeout(resolve, 300));
@@ -252,14 +247,14 @@ describe('HotImageTier', () => {
     const refused = new HotImageTier(1024 * 1024, 'tier_acl_invalidate', { retryMs: 50 });
     try {
       refused.start(restricted);
-      await until(async () =>
+      await eventually(async () =>
         warn.mock.calls.some(([message]) =>
           /Hot cache off: could not subscribe to tier_acl_invalidate/.test(String(message)),
         ),
       );
       expect(refused.active).toBe(false);
       await redis.client.call('ACL', 'SETUSER', 'tier_nosub', 'allchannels');
-      await until(async () => refused.active);
+      await eventually(async () => refused.active);
       expect(warn.mock.calls.filter(([message]) => /Hot cache off/.test(String(message)))).toHaveLength(1);
     } finally {
       warn.mockRestore();

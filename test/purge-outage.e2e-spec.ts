@@ -25,6 +25,7 @@ import { startOrigin, type TestOrigin } from './support/origin-server';
 import { startPrivateRedis, type PrivateRedis } from './support/redis-server';
 import { LOOPBACK_ORIGIN, ORIGIN_URL, TestImagesController } from './support/test-app';
 import { tinyCachedImage } from './support/fixtures';
+import { until } from './support/until';
 
 /**
  * A purge made while Redis cannot be reached is kept and replayed once it answers: the caller gets a
@@ -100,14 +101,6 @@ async function startApp(redis: PrivateRedis, keyPrefix: string, logger: LoggerSe
 
 const cacheOf = (app: INestApplication) => app.get<RedisImageCache>(IMAGE_RESIZE_CACHE);
 const tierOf = (app: INestApplication) => cacheOf(app).hot as HotImageTier;
-
-async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 const get = (app: INestApplication, path: string) =>
   request(app.getHttpServer()).get(path).buffer(true).parse(binary);

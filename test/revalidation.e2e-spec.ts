@@ -22,6 +22,7 @@ import { startOrigin, type TestOrigin } from './support/origin-server';
 import { startTestRedisCluster, type TestRedisCluster } from './support/redis-cluster';
 import { startPrivateRedis, type PrivateRedis } from './support/redis-server';
 import { LOOPBACK_ORIGIN } from './support/test-app';
+import { until } from './support/until';
 
 /** Seconds after which the originals of these tests are due for a check (module option). */
 const REVALIDATE_AFTER = 4;
@@ -200,15 +201,6 @@ function everyVariant(apps: INestApplication[], name: string): Promise<Answer[]>
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `probe` every 50 ms until it holds; fails after a generous deadline. */
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(50);
-  }
-}
 
 /** The colour of the first pixel of a PNG, as [r, g, b]. */
 async function colourOf(png: Buffer): Promise<number[]> {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort, redisServerArgs, waitForPing } from './redis-server';
+import { until } from './until';
 
 /** A master, its replica and one sentinel watching them, all private, on loopback. */
 export interface TestSentinelGroup {
@@ -17,18 +18,6 @@ export interface TestSentinelGroup {
   /** A client of the node on `port`, for assertions. */
   node(port: number): Redis;
   stop(): Promise<void>;
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `check` until it returns true, at most `timeoutMs`. */
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 /** Starts `redis-server` twice (master and replica) and once with `--sentinel`. */

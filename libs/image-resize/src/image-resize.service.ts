@@ -231,7 +231,7 @@ export class ImageResizeService {
             ref.group,
             policy,
             spec.ttl,
-            this.originCheck(descriptor, cacheKey),
+            () => this.originCheck(descriptor, cacheKey),
             cached.expiresAt,
           )
         : spec.ttl;

@@ -5,6 +5,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { DEFAULT_HOT_CACHE_MAX_AGE_MS, IMAGE_RESIZE_LOGGER_CONTEXT } from '../image-resize.constants';
 import type { CachedImage, ImageCacheKey } from './image-cache.interface';
 import { MemoryImageCache, TTL_RESOLUTION_MS } from './memory-image.cache';
+import { closeRedisClient } from './redis-client.factory';
 
 /** How a {@link HotImageTier} ages its copies and retries its subscription. */
 export interface HotImageTierOptions {
@@ -75,15 +76,7 @@ export class HotImageTier {
   async stop(): Promise<void> {
     this.stopped = true;
     this.unsubscribed();
-    try {
-      await this.subscriber?.quit();
-    } catch {
-      // closed below
-    } finally {
-      // Also after QUIT: a Sentinel connection's failover-detector subscriptions are closed by
-      // disconnect only (ioredis), and would keep the process alive.
-      this.subscriber?.disconnect();
-    }
+    if (this.subscriber) await closeRedisClient(this.subscriber);
   }
 
   /** Whether the tier is in use (its subscription is up). */

@@ -12,7 +12,7 @@ import { CacheManagerImageCache, type CacheManagerLike } from './cache-manager-i
 import { HotImageTier } from './hot-image.tier';
 import type { ImageCache } from './image-cache.interface';
 import { MemoryImageCache } from './memory-image.cache';
-import { createRedisClient, whenReady } from './redis-client.factory';
+import { closeRedisClient, createRedisClient, whenReady } from './redis-client.factory';
 import { RedisImageCache } from './redis-image.cache';
 
 /** The module's Redis connection (option `redis`); it closes itself when the application shuts down. */
@@ -21,19 +21,7 @@ export class RedisConnection implements OnApplicationShutdown {
 
   /** After the HTTP server has stopped taking requests, so that the last ones can still use the cache. */
   async onApplicationShutdown(): Promise<void> {
-    const client = this.client;
-    if (client.status === 'end') return;
-    // Not connected (an outage): nothing to say goodbye to, and no 'end' to wait for.
-    if (client.status !== 'ready') return client.disconnect();
-    const ended = new Promise((resolve) => client.once('end', resolve));
-    try {
-      await client.quit();
-      await ended;
-    } finally {
-      // After QUIT, for what QUIT leaves open: a Sentinel client's failover-detector subscriptions
-      // (ioredis closes them on disconnect only), which would keep the process alive.
-      client.disconnect();
-    }
+    await closeRedisClient(this.client);
   }
 }
 

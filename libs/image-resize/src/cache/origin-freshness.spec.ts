@@ -84,10 +84,10 @@ describe('OriginFreshness', () => {
     const cache = await cacheWith({ checkedAt: Date.now() - 600_000, etag: '"1"', hash: sha(ORIGINAL) });
     const freshness = new OriginFreshness(cache, options);
     const { check, calls } = checkOf(() => new Error('not asked'));
-    const ttl = await freshness.onHit(GROUP, policy, 86_400, check);
+    const ttl = await freshness.onHit(GROUP, policy, 86_400, () => check);
     expect(ttl).toBeGreaterThanOrEqual(2999);
     expect(ttl).toBeLessThanOrEqual(3000);
-    expect(await freshness.onHit(GROUP, policy, 60, check)).toBe(60); // the spec's ttl when shorter
+    expect(await freshness.onHit(GROUP, policy, 60, () => check)).toBe(60); // the spec's ttl when shorter
     await freshness.settled();
     expect(calls).toEqual([]);
   });
@@ -102,7 +102,7 @@ describe('OriginFreshness', () => {
     }));
     hold();
     const ttls = await Promise.all(
-      Array.from({ length: 9 }, () => freshness.onHit(GROUP, policy, 86_400, check)),
+      Array.from({ length: 9 }, () => freshness.onHit(GROUP, policy, 86_400, () => check)),
     );
     expect(ttls).toEqual(Array(9).fill(0));
     expect(freshness.inFlight).toBe(1);
@@ -114,7 +114,7 @@ describe('OriginFreshness', () => {
     expect(Date.now() - record.checkedAt).toBeLessThan(5000);
     // Every variant stays, fresh again.
     expect(await Promise.all(['a', 'b', 'c'].map((key) => cache.get(key)))).toEqual([image, image, image]);
-    expect(await freshness.onHit(GROUP, policy, 86_400, check)).toBeGreaterThan(3590);
+    expect(await freshness.onHit(GROUP, policy, 86_400, () => check)).toBeGreaterThan(3590);
   });
 
   it('makes one check for two instances sharing the cache', async () => {
@@ -122,12 +122,12 @@ describe('OriginFreshness', () => {
     const instances = [new OriginFreshness(cache, options), new OriginFreshness(cache, options)];
     const { check, calls, hold, open } = checkOf(() => ({ body: Buffer.alloc(0), notModified: true }));
     hold();
-    await Promise.all(instances.map((freshness) => freshness.onHit(GROUP, policy, 86_400, check)));
+    await Promise.all(instances.map((freshness) => freshness.onHit(GROUP, policy, 86_400, () => check)));
     await new Promise((resolve) => setTimeout(resolve, 20));
     open();
     await Promise.all(instances.map((freshness) => freshness.settled()));
     // The second instance found the lock taken; past it, the record it reads again is fresh.
-    await Promise.all(instances.map((freshness) => freshness.onHit(GROUP, policy, 86_400, check)));
+    await Promise.all(instances.map((freshness) => freshness.onHit(GROUP, policy, 86_400, () => check)));
     await Promise.all(instances.map((freshness) => freshness.settled()));
     expect(calls).toHaveLength(1);
     expect(cache.locks.size).toBe(0);
@@ -137,7 +137,7 @@ describe('OriginFreshness', () => {
     const cache = await cacheWith({ checkedAt: HOUR_AGO(), etag: '"1"', hash: sha(ORIGINAL) });
     const freshness = new OriginFreshness(cache, options);
     const { check } = checkOf(() => ({ body: ORIGINAL, validators: { etag: '"2"' } }));
-    await freshness.onHit(GROUP, policy, 86_400, check);
+    await freshness.onHit(GROUP, policy, 86_400, () => check);
     await freshness.settled();
     expect(await cache.get('a')).toBe(image);
     expect(await cache.getOrigin(GROUP)).toMatchObject({ etag: '"2"', hash: sha(ORIGINAL) });
@@ -148,7 +148,7 @@ describe('OriginFreshness', () => {
     const purge = jest.spyOn(cache, 'purge');
     const freshness = new OriginFreshness(cache, options);
     const { check } = checkOf(() => ({ body: Buffer.from('another'), validators: { etag: '"2"' } }));
-    await freshness.onHit(GROUP, policy, 86_400, check);
+    await freshness.onHit(GROUP, policy, 86_400, () => check);
     await freshness.settled();
     expect(purge).toHaveBeenCalledWith(GROUP);
     expect(await cache.get('a')).toBeUndefined();
@@ -170,7 +170,7 @@ describe('OriginFreshness', () => {
     const cache = await cacheWith({ checkedAt: HOUR_AGO(), etag: '"1"', hash: sha(ORIGINAL) });
     const freshness = new OriginFreshness(cache, options);
     const { check } = checkOf(() => new ImageNotFoundError('Image source not found'));
-    await freshness.onHit(GROUP, policy, 86_400, check);
+    await freshness.onHit(GROUP, policy, 86_400, () => check);
     await freshness.settled();
     expect(await Promise.all(['a', 'b', 'c'].map((key) => cache.get(key)))).toEqual([
       undefined,
@@ -183,13 +183,13 @@ describe('OriginFreshness', () => {
     const cache = await cacheWith({ checkedAt: HOUR_AGO(), etag: '"1"', hash: sha(ORIGINAL) });
     const freshness = new OriginFreshness(cache, options);
     const { check, calls } = checkOf(() => new UpstreamError('Image source answered with status 503'));
-    expect(await freshness.onHit(GROUP, policy, 86_400, check)).toBe(0);
+    expect(await freshness.onHit(GROUP, policy, 86_400, () => check)).toBe(0);
     await freshness.settled();
     const record = (await cache.getOrigin(GROUP))!;
     expect(record.failures).toBe(1);
     expect(record.retryAt! - Date.now()).toBeGreaterThan(55_000); // 60 s
     // Within the back-off: no load, and clients may keep the variant until the next attempt.
-    const ttl = await freshness.onHit(GROUP, policy, 86_400, check);
+    const ttl = await freshness.onHit(GROUP, policy, 86_400, () => check);
     expect(ttl).toBeGreaterThan(55);
     expect(ttl).toBeLessThanOrEqual(60);
     await freshness.settled();
@@ -206,7 +206,7 @@ describe('OriginFreshness', () => {
     cache.getOrigin = () => Promise.reject(new Error('down'));
     const freshness = new OriginFreshness(cache, options);
     const { check, calls } = checkOf(() => new Error('not asked'));
-    expect(await freshness.onHit(GROUP, policy, 120, check)).toBe(120);
+    expect(await freshness.onHit(GROUP, policy, 120, () => check)).toBe(120);
     await freshness.settled();
     expect(calls).toEqual([]);
   });

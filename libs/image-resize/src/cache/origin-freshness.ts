@@ -81,6 +81,10 @@ export class OriginFreshness {
   private readonly reads = new Map<string, Promise<RecordRead>>();
   private readonly checks = new Map<string, Promise<void>>();
   private readonly lockMs: number;
+  /** Whether the cache keeps origin records (a cache without them does not revalidate). */
+  private readonly revalidates: boolean;
+  /** The module's policy, for the specs that have none of their own. */
+  private readonly modulePolicy: RevalidationPolicy | undefined;
 
   constructor(
     private readonly cache: ImageCache,
@@ -90,6 +94,11 @@ export class OriginFreshness {
     >,
   ) {
     this.lockMs = options.fetchTimeoutMs + LOCK_MARGIN_MS;
+    this.revalidates = typeof cache.getOrigin === 'function' && typeof cache.setOrigin === 'function';
+    this.modulePolicy =
+      options.revalidateAfter === false
+        ? undefined
+        : { revalidateAfter: options.revalidateAfter, originMaxAge: options.originMaxAge };
   }
 
   /** Checks under way in this process. */
@@ -109,9 +118,9 @@ export class OriginFreshness {
   policyOf(
     spec: Pick<ResolvedResizeSpec, 'revalidateAfter' | 'originMaxAge'>,
   ): RevalidationPolicy | undefined {
-    if (typeof this.cache.getOrigin !== 'function' || typeof this.cache.setOrigin !== 'function') {
-      return undefined;
-    }
+    if (!this.revalidates) return undefined;
+    // The common case, a route without its own settings: the module's policy, made once.
+    if (spec.revalidateAfter === undefined && spec.originMaxAge === undefined) return this.modulePolicy;
     const revalidateAfter = spec.revalidateAfter ?? this.options.revalidateAfter;
     if (revalidateAfter === false) return undefined;
     return { revalidateAfter, originMaxAge: spec.originMaxAge ?? this.options.originMaxAge };
@@ -130,7 +139,7 @@ export class OriginFreshness {
     group: string,
     policy: RevalidationPolicy,
     ttl: number,
-    check: OriginCheck,
+    check: () => OriginCheck,
     expiresAt?: number,
   ): Promise<number> {
     let entry = this.memo.get(group);
@@ -144,7 +153,7 @@ export class OriginFreshness {
     }
     const now = Date.now();
     const next = nextCheckAt(entry.record, policy);
-    if (now >= next && !((entry.busyUntil ?? 0) > now)) this.start(group, policy, ttl, check);
+    if (now >= next && !((entry.busyUntil ?? 0) > now)) this.start(group, policy, ttl, check());
     return Math.min(ttl, Math.max(0, Math.floor((next - now) / 1000)));
   }
 

@@ -65,6 +65,27 @@ export function createRedisClient(redis: NonNullable<ResolvedImageResizeOptions[
   return client;
 }
 
+/**
+ * Closes a client for good: `QUIT` when it is connected (replies still pending arrive first), then
+ * `disconnect()`, which also closes what `QUIT` leaves open — a Sentinel client's failover-detector
+ * subscriptions (ioredis 5 closes them on disconnect only), which would keep the process alive.
+ */
+export async function closeRedisClient(client: Redis | Cluster): Promise<void> {
+  if (client.status === 'end') return;
+  try {
+    // Not connected (an outage): nothing to say goodbye to, and no 'end' to wait for.
+    if (client.status === 'ready') {
+      const ended = new Promise((resolve) => client.once('end', resolve));
+      await client.quit();
+      await ended;
+    }
+  } catch {
+    // closed below
+  } finally {
+    client.disconnect();
+  }
+}
+
 function loadPeer<T>(name: string): T {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
