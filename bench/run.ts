@@ -38,8 +38,10 @@ import {
   type Measured,
   type MemoryRun,
   netGrowth,
+  type PlaceholderSection,
   renderChart,
   renderMarkdown,
+  renderPlaceholders,
   type Results,
   TARGET,
 } from './lib/report';
@@ -48,6 +50,7 @@ import { ensureWrk, median, medianRun, wrk, WRK, type WrkResult } from './lib/wr
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const MISSES = Number(process.env.BENCH_MISSES ?? 20);
 const MIXED_REQUESTS = Number(process.env.BENCH_MIXED_REQUESTS ?? 10000);
+const PLACEHOLDER_HITS = Number(process.env.BENCH_PLACEHOLDER_HITS ?? 2000);
 const FORMATS = ['jpeg', 'png', 'webp', 'avif'] as const;
 /** The repository: this file runs from dist/bench/bench/. */
 const root = join(__dirname, '..', '..', '..');
@@ -161,7 +164,10 @@ async function main(): Promise<void> {
   });
   log('\n(g) ordinary misses, alone and under attack');
   const attack = await section('g', () => underAttack(work, subject));
+  log('\n(h) placeholders: a miss and a hit of placeholder(), from the photo and the example logos');
+  const placeholders = await section('h', () => placeholderCost(work, redis.url));
   if (ONLY.length) {
+    if (placeholders) log(`\n${renderPlaceholders(placeholders)}`);
     log(`\nBENCH_ONLY=${ONLY.join(',')}: nothing written; results are written by a full run.`);
     return;
   }
@@ -181,6 +187,7 @@ async function main(): Promise<void> {
     peers: peers!,
     memory: memoryRuns!,
     attack: attack!,
+    placeholders: placeholders!,
     commands: commands.map(portable),
   };
   mkdirSync(results, { recursive: true });
@@ -530,6 +537,37 @@ async function underAttack(
   const attacked = await phase('attacked', ATTACKERS);
   await server.stop();
   return { calm, underAttack: attacked, classes: names.map((name) => name.replace(/\.\w+$/, '')) };
+}
+
+/**
+ * (h): `placeholder()` in a process of its own on the server core (bench/servers/placeholder-subject.ts):
+ * `MISSES` misses per original against bare sharp, `PLACEHOLDER_HITS` hits per backend.
+ */
+async function placeholderCost(work: string, redisUrl: string): Promise<PlaceholderSection> {
+  const args = [
+    built('servers/placeholder-subject.js'),
+    work,
+    String(MISSES),
+    String(PLACEHOLDER_HITS),
+    redisUrl,
+  ];
+  commands.push(shown(...onCore(SERVER_CORE, process.execPath, args)));
+  const output = (await run(SERVER_CORE, process.execPath, args)).trim();
+  const last = output.slice(output.lastIndexOf('\n') + 1);
+  if (!last.startsWith('{')) throw new Error(`placeholder-subject printed no result:\n${output}`);
+  const measured = JSON.parse(last) as PlaceholderSection;
+  for (const row of measured.rows) {
+    log(
+      `  ${row.original.padEnd(11)} miss ${row.libraryMs.p50.toFixed(1)} ms (p95 ${row.libraryMs.p95.toFixed(1)}), same work in-process ${row.workMs.p50.toFixed(1)} ms, bare sharp ${row.sharpMs.p50.toFixed(1)} ms, ratio ${row.ratio.toFixed(2)}, ${row.bytes} bytes`,
+    );
+  }
+  for (const hit of measured.hitRows) {
+    const baseline = hit.baseline ? `, ${hit.baseline.name} ${hit.baseline.us.p50.toFixed(0)} µs` : '';
+    log(
+      `  hit, ${hit.backend.padEnd(17)} ${hit.us.p50.toFixed(0)} µs (p95 ${hit.us.p95.toFixed(0)})${baseline}`,
+    );
+  }
+  return measured;
 }
 
 function machine() {

@@ -19,6 +19,15 @@ const LOGOS = [
   { slug: 'cobalt', width: 96, height: 96, alpha: true },
 ];
 
+/** The attributes of the logos' `<img>` on the catalogue page, as written (HTML-escaped). */
+function logosOf(page: string): Array<Record<string, string>> {
+  return [...page.matchAll(/<img class="logo" ([^>]*)>/g)].map(([, attributes]) =>
+    Object.fromEntries(
+      [...attributes.matchAll(/([a-z]+)="([^"]*)"/g)].map(([, name, value]) => [name, value]),
+    ),
+  );
+}
+
 describe.each([
   { cache: 'in-memory', useRedis: false },
   { cache: 'Redis', useRedis: true },
@@ -53,9 +62,68 @@ describe.each([
     const res = await request(app.getHttpServer()).get('/');
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/text\/html/);
-    for (const { slug } of LOGOS) expect(res.text).toContain(`<img src="/assets/${slug}/logo_small.png"`);
+    // Each logo 128 CSS px wide (never enlarged), with its 256 px image for 2x screens where the
+    // original has the pixels, its size, and its placeholder painted behind it.
+    const logos = logosOf(res.text);
+    expect(logos.map(({ src, srcset, width, height, alt }) => ({ src, srcset, width, height, alt }))).toEqual(
+      [
+        {
+          src: '/assets/aurora/logo?w=128',
+          srcset: '/assets/aurora/logo?w=128 1x, /assets/aurora/logo 2x',
+          width: '128',
+          height: '128',
+          alt: 'Aurora logo',
+        },
+        {
+          src: '/assets/basalt/logo?w=128',
+          srcset: '/assets/basalt/logo?w=128 1x, /assets/basalt/logo 2x',
+          width: '128',
+          height: '80',
+          alt: 'Basalt logo',
+        },
+        {
+          src: '/assets/cobalt/logo?w=128',
+          srcset: undefined,
+          width: '96',
+          height: '96',
+          alt: 'Cobalt logo',
+        },
+      ],
+    );
+    for (const logo of logos) {
+      expect(logo.style).toMatch(
+        /^background-image:url\(&quot;data:image\/svg\+xml,.*data:image\/webp;base64,/,
+      );
+    }
     expect(res.text).toMatch(/class="placeholder"[^>]*aria-label="Dune has no logo"/);
-    expect(res.text).not.toContain('/assets/dune/logo_small.png');
+    expect(res.text).not.toContain('/assets/dune/');
+  });
+
+  it('serves each image the page names at the size the page gives it, times its density', async () => {
+    const logos = logosOf((await request(app.getHttpServer()).get('/')).text);
+    const served: string[] = [];
+    for (const { src, srcset, width, height } of logos) {
+      const candidates = srcset ? srcset.split(', ').map((entry) => entry.split(' ')) : [[src, '1x']];
+      for (const [url, density] of candidates) {
+        const scale = Number(density.replace(/x$/, ''));
+        const res = await request(app.getHttpServer())
+          .get(url)
+          .set('Accept', 'image/avif,image/webp,*/*')
+          .buffer(true)
+          .parse(binary);
+        const meta = await sharp(res.body).metadata();
+        expect([url, res.status, meta.width, meta.height]).toEqual([
+          url,
+          200,
+          Number(width) * scale,
+          Number(height) * scale,
+        ]);
+        served.push(`${url} ${density}`);
+      }
+    }
+    expect(served).toHaveLength(5); // aurora and basalt at 1x and 2x, cobalt at 1x
+    // Only the widths the route lists.
+    expect((await request(app.getHttpServer()).get('/assets/aurora/logo?w=100')).status).toBe(400);
   });
 
   it.each(LOGOS)('serves the $slug logo within 256x256, then from the cache', async (logo) => {
@@ -143,14 +211,19 @@ describe.each([
   it('reports health and Prometheus metrics of the image cache', async () => {
     await request(app.getHttpServer()).get('/assets/cobalt/logo_small.png');
     await request(app.getHttpServer()).get('/assets/nope/logo_small.png');
-    const health = await request(app.getHttpServer()).get('/health');
-    expect(health.status).toBe(200);
-    expect(health.body.info.images).toMatchObject({
-      status: 'up',
-      cache: useRedis ? 'RedisImageCache' : 'MemoryImageCache',
-      reachable: true,
-      inFlight: 0,
-    });
+    for (const path of ['/health', '/health/ready']) {
+      const health = await request(app.getHttpServer()).get(path);
+      expect(health.status).toBe(200);
+      expect(health.body.info.images).toMatchObject({
+        status: 'up',
+        stopping: false,
+        cache: 'up',
+        backend: useRedis ? 'RedisImageCache' : 'MemoryImageCache',
+        inFlight: 0,
+      });
+    }
+    const live = await request(app.getHttpServer()).get('/health/live');
+    expect([live.status, live.body.info.images.status]).toEqual([200, 'up']);
     const metrics = await request(app.getHttpServer()).get('/metrics');
     expect(metrics.status).toBe(200);
     expect(metrics.headers['content-type']).toMatch(/^text\/plain/);

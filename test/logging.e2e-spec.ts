@@ -293,7 +293,8 @@ describe('logging of a Redis outage', () => {
       expect(ours).toContainEqual({
         level: 'warn',
         context: 'ImageResize',
-        message: 'Redis unavailable, serving images without the cache: connection refused (ECONNREFUSED)',
+        message:
+          'Redis unavailable, serving images without the cache (network): connection refused (ECONNREFUSED)',
       });
       expectNoAddressOrPort(JSON.stringify(logger.lines), [port]);
     } finally {

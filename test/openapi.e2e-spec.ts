@@ -41,7 +41,7 @@ describe('OpenAPI document of the example app', () => {
     const params = Object.fromEntries(
       (logo?.parameters ?? []).map((param) => [`${param.in}:${param.name}`, param]),
     );
-    expect(Object.keys(params).sort()).toEqual(['path:slug', 'query:preset', 'query:redraw']);
+    expect(Object.keys(params).sort()).toEqual(['path:slug', 'query:preset', 'query:redraw', 'query:w']);
     expect(params['query:preset']).toMatchObject({
       required: false,
       schema: { type: 'string', enum: ['small', 'large'] },

@@ -322,7 +322,7 @@ describe('RedisImageCache: kept purges', () => {
     // And with Redis up, a purge is made at once and says how many variants it removed.
     await cache.set(refOf('a'), image, 60);
     expect(await cache.purge(refOf('a').group)).toBe(1);
-    await cache.onModuleDestroy();
+    await cache.onApplicationShutdown();
   });
 
   it('keeps at most maxKept purges: past it the oldest is dropped, with one warning', async () => {
@@ -343,7 +343,7 @@ describe('RedisImageCache: kept purges', () => {
       expect(purged).toEqual(['kp_f#variants', 'kp_g#variants']);
       // The dropped purges' variants live on until their TTL.
       expect(await redis.client.exists(refOf('d').key, refOf('e').key)).toBe(2);
-      await cache.onModuleDestroy();
+      await cache.onApplicationShutdown();
     } finally {
       warn.mockRestore();
     }

@@ -51,6 +51,52 @@ export interface AttackPhase {
   hostile: Record<string, number>;
 }
 
+/** Median and 95th percentile (nearest rank) of a series. */
+export interface Spread {
+  p50: number;
+  p95: number;
+}
+
+/** (h) Placeholders of one original: made on a miss, against bare sharp. */
+export interface PlaceholderRow {
+  original: string;
+  width: number;
+  height: number;
+  format: string;
+  inputBytes: number;
+  /** `placeholder()` on a miss: cache lookup, the work in an image worker and back, the store. */
+  libraryMs: Spread;
+  /** The library's placeholder work (`placeholderOf`) in the calling process: no pool, no cache. */
+  workMs: Spread;
+  /** Bare `sharp(input).resize(16).webp()` in the calling process. */
+  sharpMs: Spread;
+  /** libraryMs.p50 / sharpMs.p50 */
+  ratio: number;
+  /** Length of the data URL. */
+  bytes: number;
+  /** Length of bare sharp's output as a data URL. */
+  sharpBytes: number;
+  color: string;
+}
+
+/** (h) `placeholder()` of a cached placeholder, per call, in µs; with Redis, against ioredis alone. */
+export interface PlaceholderHit {
+  backend: string;
+  us: Spread;
+  baseline?: { name: string; us: Spread };
+}
+
+export interface PlaceholderSection {
+  /** Misses per original, and hits per backend. */
+  misses: number;
+  hits: number;
+  /** The library's image workers (`concurrency`). */
+  workers: number;
+  seconds: number;
+  rows: PlaceholderRow[];
+  hitRows: PlaceholderHit[];
+}
+
 /** Everything one `npm run bench` measured; written as bench/results/latest.json. */
 export interface Results {
   date: string;
@@ -72,6 +118,7 @@ export interface Results {
   };
   memory: MemoryRun[];
   attack: { calm: AttackPhase; underAttack: AttackPhase; classes: string[] };
+  placeholders: PlaceholderSection;
   commands: string[];
 }
 
@@ -208,6 +255,40 @@ function attackRow(name: string, p: AttackPhase): string {
   return `| ${name} | ${fixed(p.p50Ms, 1)} | ${fixed(p.p99Ms, 1)} | ${p.failed} | ${mb(p.peakRss)} | ${hostile.join(', ') || 'none'} |`;
 }
 
+/** The (h) section of bench/results/latest.md. */
+export function renderPlaceholders(p: PlaceholderSection): string {
+  const spread = (s: Spread, digits = 1) => `${fixed(s.p50, digits)} / ${fixed(s.p95, digits)}`;
+  const mp = (row: PlaceholderRow) => (row.width * row.height) / 1e6;
+  const original = (row: PlaceholderRow) =>
+    `${row.original}, ${row.width}x${row.height} ${row.format} (${fixed(mp(row), mp(row) < 0.1 ? 2 : 1)} MP, ${(row.inputBytes / 1024).toFixed(0)} KB)`;
+  return `## (h) Placeholders: \`ImageResizeService.placeholder()\`, a 16 px WebP data URL
+
+Called in a process of its own on the server core, no HTTP. A miss (a new cacheKey each, ${p.misses} per
+original, one after another) is the whole call: cache lookup, the work in one of the library's image
+workers (child processes, ${p.workers} here) **including the round trip to it** (the input sent, the
+placeholder sent back), and the store. "Same work in-process" is the library's own placeholder code
+(header checks, one decode to 64 px, dominant colour, 16 px WebP at effort 6) run in the calling
+process: what the miss adds to it is the pool and the cache. Bare sharp is
+\`sharp(input).resize(16).webp()\` in the calling process, the least a 16 px WebP costs. Each miss is
+followed by one run of each of the other two. Median / p95, ms; the photo is the fixture of (c), the
+logos are the example app's.
+
+| original | miss (library) | same work in-process | bare sharp | miss / bare sharp (medians) | data URL, bytes | bare sharp's WebP as a data URL, bytes |
+|---|---:|---:|---:|---:|---:|---:|
+${p.rows.map((row) => `| ${original(row)} | ${spread(row.libraryMs)} | ${spread(row.workMs)} | ${spread(row.sharpMs)} | ${fixed(row.ratio)} | ${row.bytes} | ${row.sharpBytes} |`).join('\n')}
+
+A hit: \`placeholder()\` of the photo's cached placeholder, ${p.hits} calls one after another (after 200
+unmeasured), µs per call, median / p95; with Redis, each call alternates with an ioredis
+\`getBuffer\` of the key the library stored it under (Redis on the client core).
+
+| backend | placeholder() hit | ioredis getBuffer of its key |
+|---|---:|---:|
+${p.hitRows.map((h) => `| ${h.backend} | ${spread(h.us, 0)} | ${h.baseline ? spread(h.baseline.us, 0) : '—'} |`).join('\n')}
+
+The section took ${p.seconds.toFixed(1)} s.
+`;
+}
+
 /** bench/results/latest.md */
 export function renderMarkdown(r: Results): string {
   const m = r.machine as { cpus: number; cpuModel: string; node: string; sharp: string; libvips: string };
@@ -287,6 +368,7 @@ with \`allowSvg\` and a 2 s \`processingTimeoutMs\`; RSS is the server's and its
 ${attackRow('alone', r.attack.calm)}
 ${attackRow('under attack', r.attack.underAttack)}
 
+${renderPlaceholders(r.placeholders)}
 ## Commands
 
 \`\`\`

@@ -19,7 +19,13 @@ export type ImageResizeEvent =
   /** A call waited for another one's identical miss (in this process or on another instance). */
   | { type: 'waited'; waitMs: number }
   /** A resize waited this long for a free slot (`concurrency`). */
-  | { type: 'queued'; waitMs: number };
+  | { type: 'queued'; waitMs: number }
+  /**
+   * An original was loaded from where it lives: fetched from its URL (`url`) or read from its file
+   * (`path`), whether for a miss or for a check of its freshness (`notModified`: the origin said it
+   * had not changed). Buffers and streams handed to the library are not counted.
+   */
+  | { type: 'fetched'; source: 'url' | 'path'; bytes: number; notModified: boolean };
 
 /** A subscriber to {@link ImageResizeEvent}s. */
 export type ImageResizeListener = (event: ImageResizeEvent) => void;

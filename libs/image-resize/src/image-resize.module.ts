@@ -17,6 +17,7 @@ import { ImageResizeService } from './image-resize.service';
 import { ImageResizeMetrics } from './image-resize.metrics';
 import { ResizedImageResponder } from './http/resized-image.responder';
 import { ResizedImageExplorer } from './decorators/resized-image.explorer';
+import { ResizedImageRoutes } from './page/resized-image.routes';
 import type { ImageResizeModuleOptions } from './options/image-resize-options.interface';
 import { SharpImageProcessor } from './processors/sharp-image.processor';
 import { urlSignerProvider } from './signing/url-signer.provider';
@@ -37,6 +38,7 @@ const providers: Provider[] = [
   ImageResizeMetrics,
   ResizedImageResponder,
   ResizedImageExplorer,
+  ResizedImageRoutes,
 ];
 
 /**

@@ -13,6 +13,7 @@ import type { SignUrlOptions, UrlSigner } from './signing/url-signer';
 import { URL_SIGNER } from './signing/url-signer.provider';
 import { ImageResizeMetrics } from './image-resize.metrics';
 import { VariantStore } from './cache/variant.store';
+import { type OutageImageTier, outageTierOf } from './cache/outage-image.tier';
 import { type OriginCheck, OriginFreshness } from './cache/origin-freshness';
 import type { RevalidationPolicy } from './cache/origin-record';
 import { ConditionalSourceLoader } from './sources/conditional-source.loader';
@@ -23,8 +24,13 @@ import { derivedCacheKey, givenCacheKey, toDescriptor, unnamedSource } from './s
 import { assertCacheKey, hashedCacheKey } from './spec/variant.keys';
 import { resolveResizeSpec } from './spec/resize-spec.resolver';
 import { memoizedNegotiator } from './spec/format.negotiation';
-import type { CachedImage, ImageCache, ImageCacheKey } from './cache/image-cache.interface';
-import type { ImageProcessor } from './processors/image-processor.interface';
+import type { CachedImage, CacheProblemKind, ImageCache, ImageCacheKey } from './cache/image-cache.interface';
+import type { ImageProcessor, ProcessedImage } from './processors/image-processor.interface';
+import type { Placeholder as ImagePlaceholder } from './page/placeholder.work';
+import { ResizedImageRoutes, type ResizedImageRoute } from './page/resized-image.routes';
+import { type RouteParamValue, routePath } from './page/route-path';
+import { imageAttributes } from './page/image-attributes';
+import { type ImgAttributes, type ImgAttributesOptions, placeholderStyle } from './page/img-attributes';
 import type { ResolvedImageResizeOptions } from './options/image-resize-options.interface';
 import type { ImageSource, ImageSourceDescriptor } from './sources/image-source.interface';
 import type { ImageSourceLoader } from './sources/image-source-loader.interface';
@@ -33,10 +39,27 @@ import type { CacheStatus, ResizedImageResult } from './resized-image.result';
 
 /** What {@link ImageResizeService.health} reports. */
 export interface ImageResizeHealth {
+  /**
+   * Whether this instance should take requests: false from the moment the application starts shutting
+   * down. A cache that is down does not make it false: images are then served without the cache
+   * (see {@link ImageResizeHealth.cacheUp}, and the health indicator's `requireCache`).
+   */
+  ready: boolean;
+  /** True once the application has begun to shut down (`app.close()`, or a signal with shutdown hooks). */
+  stopping: boolean;
   /** The cache's class, e.g. `RedisImageCache` or `MemoryImageCache`. */
   cache: string;
   /** Whether the cache answers (always true for caches that cannot be unreachable). */
-  reachable: boolean;
+  cacheUp: boolean;
+  /**
+   * Why the cache is not usable, while that lasts: `auth` (password or user), `tls`, `permission`
+   * (an ACL), `network`, or `unknown`, with a message naming what failed (never an address or a secret).
+   */
+  cacheProblem?: { kind: CacheProblemKind; message: string };
+  /** With Redis's hot tier: whether it serves now (it is off while its subscription is down). */
+  hotTier?: boolean;
+  /** With Redis: whether the circuit breaker keeps commands from being sent now. */
+  breakerOpen?: boolean;
   /** Misses being made right now in this process. */
   inFlight: number;
   /** Resizes waiting for a free slot (`concurrency`): the queue depth. */
@@ -67,6 +90,8 @@ export class ImageResizeService {
   /** Checks `path` sources for derived cache keys exactly as the default loader reads them. */
   private readonly files: FileImageReader;
   private readonly negotiate = memoizedNegotiator();
+  /** Set when the application begins to shut down: readiness is false from then on. */
+  private stopping = false;
 
   /** @internal Nest makes the service; its dependencies are the module's own providers. */
   constructor(
@@ -76,11 +101,19 @@ export class ImageResizeService {
     @Inject(IMAGE_SOURCE_LOADER) loader: ImageSourceLoader,
     private readonly metrics: ImageResizeMetrics,
     @Optional() @Inject(URL_SIGNER) private readonly signer: UrlSigner | null = null,
+    @Optional() @Inject(ResizedImageRoutes) private readonly routes: ResizedImageRoutes | null = null,
   ) {
     this.variants = new VariantStore(cache, options);
     this.queue = new ResizeQueue(options.concurrency, options.maxQueue);
     this.conditional = new ConditionalSourceLoader(loader);
-    this.sources = new SourceAdmission(this.conditional, options);
+    this.sources = new SourceAdmission(this.conditional, options, (source, loaded) =>
+      metrics.emit({
+        type: 'fetched',
+        source,
+        bytes: loaded.body.length,
+        notModified: loaded.notModified === true,
+      }),
+    );
     this.freshness = new OriginFreshness(cache, options);
     this.files = new FileImageReader(options.sources.fileRoot);
   }
@@ -92,7 +125,25 @@ export class ImageResizeService {
    * @internal
    */
   async onModuleDestroy(): Promise<void> {
+    this.stopping = true;
     await this.freshness.settled();
+  }
+
+  /**
+   * Nest's `beforeApplicationShutdown`, before the HTTP server, the image workers and the Redis
+   * connection close: waits until the misses this process is making (those that requests arriving
+   * meanwhile start too) are made and stored, for at most `shutdownDrainMs`. Past it, logs how many are
+   * left and releases their locks, so that other instances make those images rather than wait.
+   *
+   * @internal
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    const left = await this.variants.drained(Date.now() + this.options.shutdownDrainMs);
+    if (left === 0) return;
+    await this.variants.releaseLocks();
+    this.logger.warn(
+      `Shutting down with ${left} ${left === 1 ? 'miss' : 'misses'} still being made after shutdownDrainMs (${this.options.shutdownDrainMs} ms): they may fail and not be cached`,
+    );
   }
 
   /**
@@ -138,21 +189,32 @@ export class ImageResizeService {
     }
   }
 
-  /** Where the cache is, whether it answers, and how many misses are being made right now. */
+  /**
+   * Whether this instance is ready (it is not once shutdown has begun), whether its cache answers
+   * (one round trip: a `PING` for Redis) and why not, and how much work is under way. Never throws.
+   * For probes, the `nestjs-image-resize/terminus` indicator wraps it.
+   */
   async health(): Promise<ImageResizeHealth> {
-    let reachable = true;
+    let cacheUp = true;
     try {
       await this.cache.ping?.();
     } catch {
-      reachable = false;
+      cacheUp = false;
     }
-    return {
+    const state = this.cache.state?.();
+    const health: ImageResizeHealth = {
+      ready: !this.stopping,
+      stopping: this.stopping,
       cache: this.cache.constructor.name,
-      reachable,
+      cacheUp,
       inFlight: this.variants.inFlight,
       queued: this.queue.depth,
       sourceBytesInFlight: this.sources.inFlight,
     };
+    if (state?.problem) health.cacheProblem = { ...state.problem };
+    if (state?.hotTier !== undefined) health.hotTier = state.hotTier;
+    if (state?.breakerOpen !== undefined) health.breakerOpen = state.breakerOpen;
+    return health;
   }
 
   /**
@@ -175,6 +237,93 @@ export class ImageResizeService {
    */
   verifySignedUrl(path: string, query: Record<string, unknown>): boolean {
     return this.requireSigner().verify(path, query);
+  }
+
+  /**
+   * The placeholder of an original: a tiny preview as a `data:` URL (a 16 px WebP, a few hundred
+   * bytes: blur it when shown), its dominant colour, and the original's width and height. Made from the
+   * same single-flighted load as the variants, on first request only, and cached with them under the
+   * source's cacheKey: `purge()` removes it with them, and it is revalidated with them.
+   *
+   * @param source the original, as for {@link resize}
+   * @param options its `cacheKey` (else the source's own, else derived as for {@link resize}) and `ttl`
+   * @throws the errors of {@link resize}
+   */
+  async placeholder(
+    source: ImageSource,
+    options: Pick<ResizeSpec, 'cacheKey' | 'ttl'> = {},
+  ): Promise<ImagePlaceholder> {
+    const result = await this.resize(source, {
+      ...options,
+      width: PLACEHOLDER_BOX,
+      height: PLACEHOLDER_BOX,
+      format: 'webp',
+      placeholder: true,
+    });
+    return parsePlaceholder(result.body);
+  }
+
+  /**
+   * The attributes of an `<img>` for a `@ResizedImage()` route: `src`, a `srcset` of the other sizes
+   * the route offers of the same picture (by width, `320w`, when `sizes` is given or the route has
+   * `widths`; else by density, `2x`, for a fixed box), `sizes`, and `width` / `height` — the size the
+   * image will be shown at, so that the page reserves its box and does not move when it arrives.
+   *
+   * Every URL is one the route accepts (each is read back through the route's own rules and the
+   * module's limits), signed on a `signed: true` route. With `source` (what the route's handler returns
+   * for these `params`), `width` and `height` come from the original's own size, and the placeholder
+   * comes along: both from the cache (made once, on first request: see {@link placeholder}).
+   *
+   * Values are not HTML-escaped: write them with {@link renderImgAttributes}, or escape them yourself.
+   *
+   * @example
+   * ```ts
+   * const logo = await images.imgAttributes([AssetsController, 'logo'], { slug }, {
+   *   source: { url: asset.logoUrl, cacheKey: `logo_${slug}` },
+   *   choose: { width: 128, height: 128 },
+   * });
+   * return `<img ${renderImgAttributes(logo)} alt="">`;
+   * ```
+   * @param route the route's path pattern (`'/assets/:slug/logo'`, global prefix included) or `[Controller, 'method']`
+   * @param params the route's path parameters, e.g. `{ slug: 'acme' }` (percent-encoded here)
+   * @throws ImageResizeConfigError for a route that is not a `@ResizedImage()` route of the application
+   * @throws ImageAttributesError when the choice is not one the route offers, or a parameter is missing
+   * @throws the errors of {@link resize} when `source` cannot be loaded or read
+   */
+  async imgAttributes(
+    route: ResizedImageRoute,
+    params: Readonly<Record<string, RouteParamValue>>,
+    options: ImgAttributesOptions = {},
+  ): Promise<ImgAttributes> {
+    if (!this.routes) {
+      throw new ImageResizeConfigError('imgAttributes() needs the service made by ImageResizeModule');
+    }
+    const entry = this.routes.find(route);
+    const { source, expiresIn, placeholder: wanted, ...choice } = options;
+    const original =
+      source !== undefined
+        ? await this.placeholder(
+            source,
+            pickDefined({ cacheKey: entry.options.cacheKey, ttl: entry.options.ttl }),
+          )
+        : undefined;
+    const path = routePath(entry.pattern, params);
+    const attributes: ImgAttributes = imageAttributes(entry.options, path, {
+      ...choice,
+      limits: this.options,
+      ...(original ? { intrinsic: { width: original.width, height: original.height } } : {}),
+      ...(entry.options.signed
+        ? {
+            signer: (url, query) =>
+              this.signUrl(url, query, expiresIn === undefined ? undefined : { expiresIn }),
+          }
+        : {}),
+    });
+    if (original && wanted !== false) {
+      attributes.placeholder = original;
+      attributes.style = placeholderStyle(original);
+    }
+    return attributes;
   }
 
   /**
@@ -246,7 +395,20 @@ export class ImageResizeService {
       return shared;
     }
     if (cached === 'unavailable') {
-      return this.variants.share(ref.key, this.produce(descriptor, preloaded, spec, ref, 'BYPASS', false));
+      // Redis did not answer (or a purge of the group is kept): what this instance made lately, while
+      // it was so, is answered again for as long as its outage tier keeps it (see OutageImageTier).
+      const outage = outageTierOf(this.cache);
+      const copy = outage?.get(ref.key);
+      if (copy) {
+        unread();
+        return toResult(copy.image, 'BYPASS', spec, ref.key, copy.ttl);
+      }
+      const uncached: Uncached = {
+        uncached: true,
+        ttl: this.freshness.madeTtl(policy, spec.ttl),
+        outage: outage && { tier: outage, mark: outage.mark },
+      };
+      return this.variants.share(ref.key, this.produce(descriptor, preloaded, spec, ref, 'BYPASS', uncached));
     }
     const waitStarted = Date.now();
     const found = (image: CachedImage) => {
@@ -270,8 +432,8 @@ export class ImageResizeService {
    * Loads the source (unless it was), resizes it, stores it — with the record of its original when
    * that is revalidated — and gives its bytes back at the end.
    *
-   * @param store `false`: not stored (the cache failed the lookup); otherwise stored, and this is the
-   *   revalidation policy of its original (`undefined`: not revalidated)
+   * @param store an {@link Uncached}: not stored (the cache failed the lookup); otherwise stored, and
+   *   this is the revalidation policy of its original (`undefined`: not revalidated)
    */
   private async produce(
     descriptor: ImageSourceDescriptor,
@@ -279,22 +441,28 @@ export class ImageResizeService {
     spec: ResolvedResizeSpec,
     ref: ImageCacheKey,
     status: CacheStatus,
-    store: RevalidationPolicy | undefined | false,
+    store: RevalidationPolicy | undefined | Uncached,
   ): Promise<ResizedImageResult> {
     const started = Date.now();
     const held = preloaded ?? (await this.sources.load(descriptor));
     try {
       const processed = await this.queue.run(
-        () => this.processor.process(held.loaded.body, spec),
+        () =>
+          spec.placeholder
+            ? this.makePlaceholder(held.loaded.body)
+            : this.processor.process(held.loaded.body, spec),
         (waitMs) => this.metrics.emit({ type: 'queued', waitMs }),
       );
       const image: CachedImage = { ...processed, etag: etag(processed.body) };
-      const ttl =
-        store === false
-          ? spec.ttl
-          : await this.freshness.stored(ref.group, held.loaded, store, spec.ttl, () =>
-              this.variants.store(ref, image, spec.ttl),
-            );
+      let ttl: number;
+      if (store !== undefined && 'uncached' in store) {
+        ttl = store.ttl;
+        store.outage?.tier.keep(ref, image, ttl, store.outage.mark);
+      } else {
+        ttl = await this.freshness.stored(ref.group, held.loaded, store, spec.ttl, () =>
+          this.variants.store(ref, image, spec.ttl),
+        );
+      }
       const durationMs = Date.now() - started;
       const sourceBytes = held.loaded.body.length;
       this.metrics.emit({
@@ -311,6 +479,24 @@ export class ImageResizeService {
     } finally {
       held.release();
     }
+  }
+
+  /** The placeholder of `input`, as the cache keeps it: its JSON, with the original's size. */
+  private async makePlaceholder(input: Buffer): Promise<ProcessedImage> {
+    if (!this.processor.placeholder) {
+      throw new ImageResizeConfigError(
+        `placeholders need an image processor with a placeholder() method; ${this.processor.constructor.name} has none`,
+      );
+    }
+    const { dataUrl, color, width, height, bytes } = await this.processor.placeholder(input);
+    const placeholder: ImagePlaceholder = { dataUrl, color, width, height, bytes };
+    return {
+      body: Buffer.from(JSON.stringify(placeholder)),
+      contentType: 'application/json',
+      width,
+      height,
+      format: 'webp',
+    };
   }
 
   /** Counts a failed call and logs it (see {@link reportFailure}). */
@@ -335,6 +521,28 @@ export class ImageResizeService {
     }
     return this.signer;
   }
+}
+
+/** How {@link ImageResizeService} answers a miss made while the cache failed its lookup: not stored. */
+interface Uncached {
+  uncached: true;
+  /** Seconds clients may keep it: as long as a miss made now (`ttl`, or `revalidateAfter` if sooner). */
+  ttl: number;
+  /** The outage tier that keeps it meanwhile, and its mark taken before the make (see {@link OutageImageTier.keep}). */
+  outage?: { tier: OutageImageTier; mark: number };
+}
+
+/** `values` without its undefined entries. */
+function pickDefined<T extends object>(values: T): Partial<T> {
+  return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
+
+/** The box a placeholder's spec names (its key does not: the placeholder has its own). */
+const PLACEHOLDER_BOX = 16;
+
+/** The placeholder a cache kept, as JSON. */
+export function parsePlaceholder(body: Buffer): ImagePlaceholder {
+  return JSON.parse(body.toString('utf8')) as ImagePlaceholder;
 }
 
 /**

@@ -76,6 +76,18 @@ export {
   type ImageResizeErrorOptions,
 } from './errors/image-resize.errors';
 
+// Images for the page: <img> attributes of a route, placeholders of originals.
+export {
+  type ImgAttributes,
+  type ImgAttributesOptions,
+  placeholderStyle,
+  renderImgAttributes,
+} from './page/img-attributes';
+export { type ImageAttributes, type ImageChoice, ImageAttributesError } from './page/image-attributes';
+export type { Placeholder as ImagePlaceholder } from './page/placeholder.work';
+export type { ResizedImageRoute } from './page/resized-image.routes';
+export { type RouteParamValue, RoutePathError } from './page/route-path';
+
 // Extension points: the tokens of the stages an application may replace, and their interfaces.
 // RESIZED_IMAGE_METADATA: an app-wide interceptor that answers without calling the handler must skip
 // decorated routes by it (README, Troubleshooting).
@@ -86,7 +98,14 @@ export {
   IMAGE_SOURCE_LOADER,
   RESIZED_IMAGE_METADATA,
 } from './image-resize.constants';
-export type { ImageCache, CachedImage, ImageCacheKey, OriginRecord } from './cache/image-cache.interface';
+export type {
+  ImageCache,
+  CachedImage,
+  ImageCacheKey,
+  ImageCacheState,
+  CacheProblemKind,
+  OriginRecord,
+} from './cache/image-cache.interface';
 export type { ImageProcessor, ProcessedImage } from './processors/image-processor.interface';
 export type {
   ImageSourceLoader,

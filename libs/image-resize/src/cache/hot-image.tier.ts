@@ -3,8 +3,10 @@ import { Logger } from '@nestjs/common';
 import { loggableMessage } from '../errors/image-resize.errors';
 import type { Cluster, Redis } from 'ioredis';
 import { DEFAULT_HOT_CACHE_MAX_AGE_MS, IMAGE_RESIZE_LOGGER_CONTEXT } from '../image-resize.constants';
+import { DEFAULT_OPTIONS } from '../options/image-resize.defaults';
 import type { CachedImage, ImageCacheKey } from './image-cache.interface';
 import { MemoryImageCache, TTL_RESOLUTION_MS } from './memory-image.cache';
+import { OutageImageTier } from './outage-image.tier';
 import { closeRedisClient } from './redis-client.factory';
 
 /** How a {@link HotImageTier} ages its copies and retries its subscription. */
@@ -16,7 +18,15 @@ export interface HotImageTierOptions {
   maxAgeMs?: number;
   /** Milliseconds between attempts to subscribe after one failed. Default 5000. */
   retryMs?: number;
+  /**
+   * Longest time an image made while Redis was unavailable is kept in the {@link OutageImageTier}
+   * (a quarter of `maxBytes`); `0`: no outage tier. Default 30000.
+   */
+  outageMaxAgeMs?: number;
 }
+
+/** The share of the hot tier's `maxBytes` that its outage tier may hold besides. */
+const OUTAGE_SHARE = 4;
 
 /**
  * The in-process tier of the Redis cache: the images this process served last, in an LRU bounded by
@@ -29,12 +39,20 @@ export interface HotImageTierOptions {
  * back, because announcements may have been missed meanwhile. What pub/sub cannot promise — an
  * announcement lost to a failed PUBLISH, or sent while a Redis Cluster moved the subscription to
  * another node — is bounded by `maxAgeMs`.
+ *
+ * While Redis is unavailable, what this process makes is kept in its {@link OutageImageTier} instead
+ * (for `outageMaxAgeMs`), which is emptied as soon as Redis answers again.
  */
 export class HotImageTier {
   private readonly logger = new Logger(IMAGE_RESIZE_LOGGER_CONTEXT);
   private readonly images: MemoryImageCache;
   private readonly maxAgeMs: number;
   private readonly retryMs: number;
+  /**
+   * What this process made while Redis was unavailable, kept a short while (absent: `outageMaxAgeMs`
+   * is 0). The hot tier is emptied and off during an outage; this one is read only then.
+   */
+  readonly outage?: OutageImageTier;
   /** Tells this instance's announcements from the others'. */
   private readonly id = randomUUID();
   private subscriber?: Redis | Cluster;
@@ -60,10 +78,18 @@ export class HotImageTier {
     this.images = new MemoryImageCache(maxBytes);
     this.maxAgeMs = options.maxAgeMs ?? DEFAULT_HOT_CACHE_MAX_AGE_MS;
     this.retryMs = options.retryMs ?? 5000;
+    const outageMaxAgeMs = options.outageMaxAgeMs ?? DEFAULT_OPTIONS.hotCache.outageMaxAgeMs;
+    if (outageMaxAgeMs > 0) {
+      this.outage = new OutageImageTier(Math.floor(maxBytes / OUTAGE_SHARE), outageMaxAgeMs);
+    }
   }
 
-  /** Subscribes to the invalidations on a connection of its own, made like `client`. */
+  /**
+   * Subscribes to the invalidations on a connection of its own, made like `client`; empties the outage
+   * tier whenever `client` connects again.
+   */
   start(client: Redis | Cluster): void {
+    if (this.outage) client.on('ready', this.reconnected);
     const subscriber = client.duplicate();
     this.subscriber = subscriber;
     // Outages are logged by the main client's watcher; this connection only follows them.
@@ -92,6 +118,11 @@ export class HotImageTier {
   /** The image under `key`, if this process holds it and the tier is in use. */
   get(key: string): CachedImage | undefined {
     return this.subscribed ? this.images.lookup(key) : undefined;
+  }
+
+  /** Redis answered a command: what the outage tier holds is dropped, Redis being the truth again. */
+  answered(): void {
+    this.outage?.clear();
   }
 
   /** The current generation: take it before reading from (or writing to) Redis, and pass it on. */
@@ -131,12 +162,13 @@ export class HotImageTier {
 
   /**
    * This instance is purging `group` but Redis has not done it yet (it may be unreachable): drops it
-   * here at once, without telling the others, which {@link purged} does once Redis has purged it. A
-   * read from Redis that was under way is not kept (see {@link keep}).
+   * here and in the outage tier at once, without telling the others, which {@link purged} does once
+   * Redis has purged it. A read from Redis, or a make, that was under way is not kept (see {@link keep}).
    */
   drop(group: string): void {
     this.generation += 1;
     void this.images.purge(group);
+    this.outage?.drop(group);
   }
 
   /** Holds `image` for the shorter of `maxAgeMs` and what is left of its TTL (less the clock's resolution). */
@@ -191,9 +223,17 @@ export class HotImageTier {
     const [sender, kind, name] = message.split(' ', 3);
     if (sender === this.id || name === undefined) return;
     this.generation += 1;
-    if (kind === 'k') this.images.delete(name);
-    else if (kind === 'g') void this.images.purge(name);
+    if (kind === 'k') {
+      this.images.delete(name);
+      this.outage?.delete(name);
+    } else if (kind === 'g') {
+      void this.images.purge(name);
+      this.outage?.drop(name);
+    }
   }
+
+  /** The main connection is back: Redis is the truth again (see {@link OutageImageTier}). */
+  private readonly reconnected = () => this.outage?.clear();
 
   private unsubscribed(): void {
     this.subscribed = false;

@@ -21,6 +21,21 @@ export interface ImageCacheKey {
   lock: string;
 }
 
+/** Why a cache is not usable, by what would fix it. */
+export type CacheProblemKind = 'auth' | 'tls' | 'permission' | 'network' | 'unknown';
+
+/** What a cache says of itself, for health checks and gauges (see {@link ImageCache.state}). */
+export interface ImageCacheState {
+  /** Whether the cache answers commands now. */
+  up: boolean;
+  /** The last problem seen, while it lasts: its kind and a message without addresses or secrets. */
+  problem?: { kind: CacheProblemKind; message: string };
+  /** Whether an in-process tier in front of the cache is serving now (absent: the cache has none). */
+  hotTier?: boolean;
+  /** Whether a circuit breaker keeps commands from being sent now (absent: the cache has none). */
+  breakerOpen?: boolean;
+}
+
 /**
  * Storage for resized images. The library ships a Redis and an in-memory implementation; provide
  * your own under the `IMAGE_RESIZE_CACHE` token to keep images elsewhere.
@@ -47,8 +62,18 @@ export interface ImageCache {
   tryLock?(key: string, ttlMs: number): Promise<string | undefined>;
   /** Releases a lock taken with {@link ImageCache.tryLock}, if it still holds `token`. */
   unlock?(key: string, token: string): Promise<void>;
+  /**
+   * Optional, with {@link ImageCache.tryLock}: makes the lock `key` expire `ttlMs` from now if it still
+   * holds `token`; resolves to whether it did (`false`: the lock expired, or another instance holds it).
+   * With it, locks are taken short and renewed while their work runs, so that an instance that crashes
+   * holding one keeps the others waiting a few seconds; without it, a lock is taken for as long as the
+   * work may take.
+   */
+  renewLock?(key: string, token: string, ttlMs: number): Promise<boolean>;
   /** Optional: rejects when the backend does not answer (for health checks). */
   ping?(): Promise<void>;
+  /** Optional: the cache's state as it last saw it, without a round trip (for health checks and gauges). */
+  state?(): ImageCacheState;
   /**
    * Optional, with {@link ImageCache.setOrigin}: the record of the original of `group` (its
    * validators, when it was last loaded or checked), or `undefined`. A cache without the pair does

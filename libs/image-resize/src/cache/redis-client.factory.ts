@@ -1,9 +1,9 @@
-import { Logger } from '@nestjs/common';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
-import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, IMAGE_RESIZE_LOGGER_CONTEXT } from '../image-resize.constants';
-import { describeErrorCause, ImageResizeConfigError } from '../errors/image-resize.errors';
+import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS } from '../image-resize.constants';
+import { ImageResizeConfigError } from '../errors/image-resize.errors';
 import { isRedisClusterConfig } from '../options/image-resize.options';
 import type { ResolvedImageResizeOptions } from '../options/image-resize-options.interface';
+import { trackRedisProblems } from './redis-problem.tracker';
 
 /**
  * Defaults that keep a slow or absent Redis from holding requests: a command fails after a short
@@ -39,8 +39,9 @@ export async function whenReady(client: Redis | Cluster, ms = 3000): Promise<voi
 
 /**
  * Creates the ioredis client for the `redis` option. The cache talks to it directly, with Buffers
- * (`getBuffer`), so no store adapter sits in between. Connection problems are logged once per outage,
- * never thrown.
+ * (`getBuffer`), so no store adapter sits in between. Connection problems are never thrown: each is
+ * logged once per outage with its kind (`auth`, `tls`, `network`...; see `classifyRedisError`), and
+ * shown by `redisProblemOf(client)` until the client is ready again.
  */
 export function createRedisClient(redis: NonNullable<ResolvedImageResizeOptions['redis']>): Redis | Cluster {
   // Loaded here, not at the top, so that an application on the in-memory cache needs no ioredis.
@@ -61,7 +62,8 @@ export function createRedisClient(redis: NonNullable<ResolvedImageResizeOptions[
     const sentinel: RedisOptions = redis.sentinels ? { failoverDetector: true } : {};
     client = new Redis({ ...CLIENT_DEFAULTS, ...sentinel, ...redis });
   }
-  watchConnection(client);
+  // Each connection problem is logged once, with its kind, and shown by the cache's state().
+  trackRedisProblems(client);
   return client;
 }
 
@@ -82,7 +84,11 @@ export async function closeRedisClient(client: Redis | Cluster): Promise<void> {
   } catch {
     // closed below
   } finally {
-    client.disconnect();
+    // After QUIT a plain connection has ended: disconnect() would only leave ioredis's 2 s timer behind
+    // (it waits for a 'close' that has come already), which holds the process that long.
+    const options = client.options as { sentinels?: unknown };
+    const status: string = client.status; // changed by the awaits above
+    if (status !== 'end' || options.sentinels) client.disconnect();
   }
 }
 
@@ -93,20 +99,4 @@ function loadPeer<T>(name: string): T {
   } catch {
     throw new ImageResizeConfigError(`option "redis" needs the package ${name}: npm install ${name}`);
   }
-}
-
-function watchConnection(client: Redis | Cluster): void {
-  const logger = new Logger(IMAGE_RESIZE_LOGGER_CONTEXT);
-  let down = false;
-  client.on('error', (error: Error) => {
-    if (down) return;
-    down = true;
-    // ioredis's messages name the server's address and port: the log gets the kind and code only.
-    logger.warn(`Redis unavailable, serving images without the cache: ${describeErrorCause(error)}`);
-  });
-  client.on('ready', () => {
-    if (!down) return;
-    down = false;
-    logger.log('Redis available again, caching resumed');
-  });
 }

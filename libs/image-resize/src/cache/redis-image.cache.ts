@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Cluster, Redis } from 'ioredis';
 import {
   CacheUnavailableError,
@@ -8,10 +8,12 @@ import {
   loggableMessage,
 } from '../errors/image-resize.errors';
 import { IMAGE_RESIZE_LOGGER_CONTEXT } from '../image-resize.constants';
-import type { CachedImage, ImageCache, ImageCacheKey } from './image-cache.interface';
+import type { CachedImage, ImageCache, ImageCacheKey, ImageCacheState } from './image-cache.interface';
 import { decodeCachedImage, encodeCachedImage } from './cached-image.codec';
 import type { HotImageTier } from './hot-image.tier';
 import { type OriginRecord, originKeys, parseOriginRecord, serializeOriginRecord } from './origin-record';
+import { classifyRedisError } from './redis-problem';
+import { noteRedisRefusal, redisProblemOf } from './redis-problem.tracker';
 
 /**
  * Deletes every key listed in the set KEYS[1], then the set; returns how many listed keys existed.
@@ -32,6 +34,14 @@ return removed
 const UNLOCK_SCRIPT = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
+end
+return 0
+`;
+
+/** Makes the lock KEYS[1] expire ARGV[2] ms from now only if it still holds this instance's token ARGV[1]. */
+const RENEW_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
 `;
@@ -122,7 +132,7 @@ export interface RedisBreakerOptions {
  * A purge is never lost to an outage: one that Redis cannot make now is kept (see {@link purge}) and
  * replayed, in order, as soon as Redis answers again.
  */
-export class RedisImageCache implements ImageCache, OnModuleInit, OnModuleDestroy {
+export class RedisImageCache implements ImageCache, OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(IMAGE_RESIZE_LOGGER_CONTEXT);
   private consecutiveFailures = 0;
   private openUntil = 0;
@@ -133,6 +143,8 @@ export class RedisImageCache implements ImageCache, OnModuleInit, OnModuleDestro
   private draining?: Promise<void>;
   private retryTimer?: NodeJS.Timeout;
   private stopped = false;
+  /** Set once shutting down: see {@link onApplicationShutdown}. */
+  private stopping?: Promise<void>;
   /** Set while purges are kept because Redis failed them: how many were replayed since, and whether some were dropped. */
   private outage?: { replayed: number; overflowed: boolean };
   /**
@@ -175,6 +187,7 @@ export class RedisImageCache implements ImageCache, OnModuleInit, OnModuleDestro
   /**
    * The cached variant. While a purge of its group is kept, nothing of the group is read (neither the
    * hot tier nor Redis): this rejects with {@link CacheUnavailableError}, and the image is served uncached.
+   * Redis answering empties the outage tier (see {@link HotImageTier.answered}).
    */
   async get(key: string, ref?: ImageCacheKey): Promise<CachedImage | undefined> {
     if (ref && this.kept.has(ref.group)) throw new CacheUnavailableError();
@@ -183,26 +196,43 @@ export class RedisImageCache implements ImageCache, OnModuleInit, OnModuleDestro
     const held = hot.get(key);
     if (held) return held;
     const mark = hot.mark;
-    const image = decodeCachedImage(await this.guard(() => this.client.getBuffer(key)));
+    const data = await this.guard(() => this.client.getBuffer(key));
+    hot.answered();
+    const image = decodeCachedImage(data);
     if (image && ref) hot.keep(ref, image, mark);
     return image;
   }
 
+  /**
+   * Stores a variant for `ttlSeconds` in its group. When Redis cannot take it (not connected, not
+   * answering, circuit open), this rejects, and the image is kept in the outage tier meanwhile (unless
+   * a purge of its group is kept, or was asked for while it was being written).
+   */
   async set(ref: ImageCacheKey, image: CachedImage, ttlSeconds: number): Promise<void> {
     const ttlMs = ttlSeconds * 1000;
     const stored: CachedImage = { ...image, expiresAt: Date.now() + ttlMs };
     const mark = this.hot?.mark ?? 0;
+    const outageTier = this.hot?.outage;
+    const outageMark = outageTier?.mark ?? 0;
     const data = encodeCachedImage(stored);
     // The group lists the variant and lives at least as long as its longest-lived variant.
-    const results = await this.guard(() =>
-      this.client
-        .multi()
-        .set(ref.key, data, 'PX', ttlMs)
-        .sadd(ref.group, ref.key)
-        .pexpire(ref.group, ttlMs, 'NX')
-        .pexpire(ref.group, ttlMs, 'GT')
-        .exec(),
-    );
+    let results: Array<[error: Error | null, result: unknown]> | null;
+    try {
+      results = await this.guard(() =>
+        this.client
+          .multi()
+          .set(ref.key, data, 'PX', ttlMs)
+          .sadd(ref.group, ref.key)
+          .pexpire(ref.group, ttlMs, 'NX')
+          .pexpire(ref.group, ttlMs, 'GT')
+          .exec(),
+      );
+    } catch (error) {
+      // Unless its group is being purged: the image may have been made from an original loaded before.
+      if (!this.kept.has(ref.group)) outageTier?.keep(ref, image, ttlSeconds, outageMark);
+      throw error;
+    }
+    this.hot?.answered();
     const failed = results?.find(([error]) => error);
     if (failed) throw failed[0];
     this.hot?.stored(this.client, ref, stored, mark);
@@ -210,14 +240,16 @@ export class RedisImageCache implements ImageCache, OnModuleInit, OnModuleDestro
 
   /**
    * Deletes every variant of `group` in Redis and drops them from every instance's hot tier; resolves
-   * to how many there were. This instance's tier drops them at once.
+   * to how many there were. This instance's tiers (hot and outage) drop them at once.
    *
    * When Redis cannot make it now (not connected, not answering, circuit open), the purge is kept and
    * this rejects with {@link CacheUnavailableError} (503). Until it is made, this instance reads
    * nothing of `group`. Kept purges are replayed in the order they were made as soon as Redis answers
    * again (a reconnection, any command that succeeds, else every `retryMs`), for as long as the process
    * runs; each one made is announced to the other instances' tiers, as a purge always is. A purge that
-   * Redis refuses outright (e.g. an ACL) is not kept: it rejects with a 500 and is logged.
+   * Redis refuses outright (e.g. an ACL without EVAL) is not kept: it rejects with an
+   * {@link ImageResizeError} 503 ("Image cache refused the purge"), is logged with its kind (never
+   * with Redis's reply or the script), and the cache's `state()` shows the problem.
    */
   purge(group: string): Promise<number> {
     this.hot?.drop(group);
@@ -245,8 +277,26 @@ export class RedisImageCache implements ImageCache, OnModuleInit, OnModuleDestro
     await this.guard(() => this.client.eval(UNLOCK_SCRIPT, 1, key, token));
   }
 
+  /** Makes the lock `key` expire `ttlMs` from now if it still holds `token`; whether it did. */
+  async renewLock(key: string, token: string, ttlMs: number): Promise<boolean> {
+    return (await this.guard(() => this.client.eval(RENEW_SCRIPT, 1, key, token, String(ttlMs)))) === 1;
+  }
+
   async ping(): Promise<void> {
     await this.guard(() => this.client.ping());
+  }
+
+  /** Connected and not held off by the breaker; whether the hot tier serves; the breaker's state. */
+  state(): ImageCacheState {
+    const breakerOpen = Date.now() < this.openUntil;
+    // What the module's connection found wrong (a password, TLS, the ACL), while it lasts.
+    const problem = redisProblemOf(this.client);
+    return {
+      up: this.client.status === 'ready' && !breakerOpen,
+      ...(problem ? { problem: { ...problem } } : {}),
+      ...(this.hot ? { hotTier: this.hot.active } : {}),
+      breakerOpen,
+    };
   }
 
   /**
@@ -264,7 +314,17 @@ export class RedisImageCache implements ImageCache, OnModuleInit, OnModuleDestro
     await this.guard(() => this.client.eval(SET_ORIGIN_SCRIPT, 1, key, data, String(ttlSeconds * 1000)));
   }
 
-  async onModuleDestroy(): Promise<void> {
+  /**
+   * Nest's `onApplicationShutdown`, once the HTTP server has drained (its last requests still use the
+   * cache and its hot tier): lets a replay of kept purges under way end, gives up on the purges still
+   * kept (with a warning), and stops the hot tier. Whoever owns the client closes it after this (the
+   * module's connection waits for it). Runs once, however often it is called.
+   */
+  onApplicationShutdown(): Promise<void> {
+    return (this.stopping ??= this.stop());
+  }
+
+  private async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     this.client.off('ready', this.onReady);
@@ -387,14 +447,15 @@ export class RedisImageCache implements ImageCache, OnModuleInit, OnModuleDestro
   /** Redis refused the purge of `group` in a way that retrying cannot change: not kept. */
   private refused(group: string, entry: KeptPurge, error: unknown): void {
     if (this.kept.get(group) === entry) this.kept.delete(group);
-    const cause = describeErrorCause(error);
+    // Redis's reply is not quoted: from 7.2 it names the user. Nor is it kept as the cause: ioredis
+    // keeps the command on it, and the command of a purge is a script.
+    const problem = classifyRedisError(error) ?? { kind: 'unknown', message: describeErrorCause(error) };
+    if (problem.kind === 'permission') noteRedisRefusal(this.client, problem);
+    const cause = `${problem.kind}: ${problem.message}`;
     this.logger.error(
-      `Redis refused to purge ${group} (${cause}): its variants may be served until their TTL`,
+      `Redis refused to purge ${group}, whose variants may be served until their TTL (${problem.kind}): ${problem.message}`,
     );
-    settle(
-      entry,
-      new ImageResizeError('Image cache refused the purge', 500, { cause: error, logCause: cause }),
-    );
+    settle(entry, new ImageResizeError('Image cache refused the purge', 503, { logCause: cause }));
   }
 
   /** Redis could not make the purges now: they stay kept, and the callers waiting hear a 503. */
@@ -407,7 +468,8 @@ export class RedisImageCache implements ImageCache, OnModuleInit, OnModuleDestro
         `Could not purge, Redis unavailable (${cause}): purges are kept and made in order when it answers`,
       );
     }
-    const rejection = new CacheUnavailableError(KEPT_MESSAGE, { cause: error, logCause: cause });
+    // Not the error itself as the cause: ioredis keeps the command on it, and a purge's is a script.
+    const rejection = new CacheUnavailableError(KEPT_MESSAGE, { logCause: cause });
     for (const [, entry] of batch) settle(entry, rejection);
     for (const entry of this.kept.values()) settle(entry, rejection);
     this.scheduleRetry();

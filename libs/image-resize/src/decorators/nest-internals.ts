@@ -118,6 +118,11 @@ export function isRouteHandler(method: unknown): boolean {
   return typeof method === 'function' && Reflect.getOwnMetadata(nest().pathKey, method) !== undefined;
 }
 
+/** The path(s) that `@Controller()` gave a class, or `@Get()` and the like a method. */
+export function routePathOf(target: object): unknown {
+  return Reflect.getMetadata(nest().pathKey, target);
+}
+
 /** The `imports` of a module class's `@Module()`. */
 export function moduleImports(module: object): unknown[] {
   return (Reflect.getMetadata(nest().importsKey, module) ?? []) as unknown[];

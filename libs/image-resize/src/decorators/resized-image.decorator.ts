@@ -50,6 +50,12 @@ export interface ResizedImageOptions extends Omit<ResizeSpec, 'redraw' | 'accept
    * module's `cacheControl`. A `Cache-Control` the route sets with `@Header()` wins over both.
    */
   cacheControl?: CacheControlOptions;
+  /**
+   * Answer `?placeholder` with the original's placeholder as JSON (`{ dataUrl, color, width, height,
+   * bytes }`, see `ImageResizeService.placeholder`), for clients that build their own `<img>`. Cached
+   * and sent like the images (ETag, Cache-Control). Default false: `?placeholder` is ignored.
+   */
+  placeholder?: boolean;
 }
 
 const PRESET_NAME = /^[\w-]{1,40}$/;

@@ -33,9 +33,20 @@ export function specFromRequest(
   verify: () => boolean,
 ): Omit<ResizeSpec, 'redraw' | 'accept'> {
   // eslint-disable-next-line @typescript-eslint/no-unused-vars -- not part of the resize spec
-  const { presets, widths, signed, cacheControl, ...route } = options;
+  const { presets, widths, signed, cacheControl, placeholder, ...route } = options;
+  if (signed && !verify()) throw new InvalidSignatureError('Missing, invalid or expired signature');
+  if (placeholder && query.placeholder !== undefined) {
+    // The placeholder's box and format are its own; the cache entry and its lifetime are the route's.
+    return {
+      cacheKey: route.cacheKey,
+      ttl: route.ttl,
+      width: 16,
+      height: 16,
+      format: 'webp',
+      placeholder: true,
+    };
+  }
   if (signed) {
-    if (!verify()) throw new InvalidSignatureError('Missing, invalid or expired signature');
     const dpr = single(query, 'dpr');
     return {
       ...route,

@@ -171,7 +171,8 @@ export class ResizedImageResponder {
     const w = route.widths ? query.w : undefined;
     const accept = route.format === 'auto' || route.presets ? (headers.accept ?? '') : '';
     if (typeof preset === 'object' || typeof w === 'object') return resolve(); // repeated: specFor refuses it
-    const key = `${redraw ? 1 : 0}|${preset ?? ''}|${w ?? ''}|${accept}`;
+    const placeholder = route.placeholder && query.placeholder !== undefined ? 1 : 0;
+    const key = `${redraw ? 1 : 0}|${placeholder}|${preset ?? ''}|${w ?? ''}|${accept}`;
     let spec = specs.get(key);
     if (!spec) {
       spec = Object.freeze(resolve());

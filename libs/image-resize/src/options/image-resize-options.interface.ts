@@ -153,6 +153,23 @@ export interface ImageResizeModuleOptions {
    */
   redis?: string | RedisConnectionOptions | RedisClusterConfig;
   /**
+   * With `redis`: fail the boot with an `ImageResizeConfigError` when Redis cannot be used, rather than
+   * serve every image uncached. Whatever this option, boot waits for the first connection (at most 3 s)
+   * and checks, with one command of each kind on a throwaway key under `keyPrefix` (and on the channel
+   * `<keyPrefix>invalidate` when `hotCache` is on), that the ACL lets the user do all the cache does.
+   * A problem is logged once with its kind, shown by `ImageResizeService.health()` (`cacheProblem`)
+   * while it lasts, and with `requireCache: true` it stops the boot, the error naming the kind and what
+   * to fix: `auth` (wrong or missing password), `tls` (TLS on one side only, a certificate not trusted),
+   * `permission` (the commands, keys or channel the ACL refuses), `network` (Redis cannot be reached:
+   * one that is not running yet counts too: with this option, boot waits for it as long as the
+   * connection's `connectTimeout`, 5 s by default, plus half a second), `unknown` (anything else, such
+   * as a Redis older than 7.0).
+   * Only the boot is concerned: Redis failing later never stops the application. Without `redis`
+   * (the in-memory cache, `useCacheManager`, or a `cache` of your own) it does nothing, so one
+   * configuration may set it in every environment. Default false.
+   */
+  requireCache?: boolean;
+  /**
    * Keep images in the `CACHE_MANAGER` that the application registers with `CacheModule` from
    * `@nestjs/cache-manager` (any Keyv store) instead of the built-in cache. The `CacheModule` must be
    * global (`isGlobal: true`) or listed in `forRootAsync`'s `imports`. Excludes `redis` and `memory`.
@@ -167,8 +184,15 @@ export interface ImageResizeModuleOptions {
    * `<keyPrefix>invalidate`); the tier is emptied and unused while its subscription is down, and
    * `maxAgeMs` bounds staleness when an announcement is lost. `false` turns it off. Only with `redis`
    * (an object without `redis` is a configuration error).
+   *
+   * While Redis is unavailable (not connected, or failing commands), the images this process makes are
+   * kept in an outage tier besides (up to a quarter of `maxBytes`) for `outageMaxAgeMs` (default 30000,
+   * never longer than their `ttl`), and answered from there (`X-Cache: BYPASS`, with a `max-age` no
+   * longer than they have left there) instead of being fetched and resized again. A purge drops its
+   * cacheKey's copies at once, and they are all dropped as soon as Redis answers again. `0` turns the
+   * outage tier off.
    */
-  hotCache?: false | { maxBytes?: number; maxAgeMs?: number };
+  hotCache?: false | { maxBytes?: number; maxAgeMs?: number; outageMaxAgeMs?: number };
   /** The in-memory cache used when neither `redis` nor `useCacheManager` is set. */
   memory?: {
     /** Upper bound on the bytes the in-memory cache holds (least recently used go first). Default 64 MiB. */
@@ -253,14 +277,23 @@ export interface ImageResizeModuleOptions {
   maxOutputWidth?: number;
   /** Largest output height a spec may ask for. Default 4096. */
   maxOutputHeight?: number;
+  /**
+   * Milliseconds a shutdown (`app.close()`, or a signal with `app.enableShutdownHooks()`) waits for the
+   * misses this instance is making to be made and stored, before the HTTP server, the image workers
+   * and the Redis connection close. Past it the shutdown goes on: the misses left are logged, their
+   * locks released (another instance makes those images), and they may fail uncached. 0: no wait.
+   * Default 10000.
+   */
+  shutdownDrainMs?: number;
 }
 
 /** {@link ImageResizeModuleOptions} with every default applied; inject it with `IMAGE_RESIZE_OPTIONS`. */
 export interface ResolvedImageResizeOptions {
   redis?: string | RedisConnectionOptions | RedisClusterConfig;
+  requireCache: boolean;
   useCacheManager: boolean;
   /** The hot tier in front of Redis, or `false` (always `false` without `redis`). */
-  hotCache: false | { maxBytes: number; maxAgeMs: number };
+  hotCache: false | { maxBytes: number; maxAgeMs: number; outageMaxAgeMs: number };
   memory: { maxBytes: number };
   ttl: number;
   revalidateAfter: number | false;
@@ -287,6 +320,7 @@ export interface ResolvedImageResizeOptions {
   allowSvg: boolean;
   maxOutputWidth: number;
   maxOutputHeight: number;
+  shutdownDrainMs: number;
   signing?: { keys: string[] };
   encoders: ResolvedEncoderOptions;
   cacheControl: CacheControlOptions;

@@ -9,6 +9,7 @@ describe('resolveImageResizeOptions', () => {
   it('applies the documented defaults', () => {
     expect(resolveImageResizeOptions(undefined)).toEqual({
       redis: undefined,
+      requireCache: false,
       useCacheManager: false,
       hotCache: false,
       memory: { maxBytes: 64 * 1024 * 1024 },
@@ -38,6 +39,7 @@ describe('resolveImageResizeOptions', () => {
       },
       maxOutputWidth: 4096,
       maxOutputHeight: 4096,
+      shutdownDrainMs: 10_000,
     });
   });
 
@@ -80,15 +82,27 @@ describe('resolveImageResizeOptions', () => {
     }
   });
 
+  it('takes a shutdownDrainMs of 0 (no wait) or more', () => {
+    expect(resolveImageResizeOptions({ shutdownDrainMs: 0 }).shutdownDrainMs).toBe(0);
+    expect(resolveImageResizeOptions({ shutdownDrainMs: 25_000 }).shutdownDrainMs).toBe(25_000);
+  });
+
   it('puts a 16 MiB hot tier in front of Redis unless told otherwise', () => {
     const redis = 'redis://127.0.0.1:6379';
     expect(resolveImageResizeOptions({ redis }).hotCache).toEqual({
       maxBytes: 16 * 1024 * 1024,
       maxAgeMs: 60_000,
+      outageMaxAgeMs: 30_000,
     });
     expect(
       resolveImageResizeOptions({ redis, hotCache: { maxBytes: 4096, maxAgeMs: 500 } }).hotCache,
-    ).toEqual({ maxBytes: 4096, maxAgeMs: 500 });
+    ).toEqual({ maxBytes: 4096, maxAgeMs: 500, outageMaxAgeMs: 30_000 });
+    // 0: no outage tier.
+    expect(resolveImageResizeOptions({ redis, hotCache: { outageMaxAgeMs: 0 } }).hotCache).toEqual({
+      maxBytes: 16 * 1024 * 1024,
+      maxAgeMs: 60_000,
+      outageMaxAgeMs: 0,
+    });
     expect(resolveImageResizeOptions({ redis, hotCache: false }).hotCache).toBe(false);
     expect(resolveImageResizeOptions({ hotCache: false }).hotCache).toBe(false);
   });
@@ -104,11 +118,11 @@ describe('resolveImageResizeOptions', () => {
   };
 
   const KNOWN =
-    '{ redis?, useCacheManager?, hotCache?, memory?, ttl?, revalidateAfter?, originMaxAge?, ' +
+    '{ redis?, requireCache?, useCacheManager?, hotCache?, memory?, ttl?, revalidateAfter?, originMaxAge?, ' +
     'keyPrefix?, allowRedraw?, maxSourceBytes?, ' +
     'maxSourceBytesInFlight?, fetchTimeoutMs?, sources?, maxInputPixels?, maxDecodedBytes?, maxJpegScans?, ' +
     'maxAnimationFrames?, processingTimeoutMs?, concurrency?, maxQueue?, allowSvg?, signing?, encoders?, ' +
-    'cacheControl?, maxOutputWidth?, maxOutputHeight? }';
+    'cacheControl?, maxOutputWidth?, maxOutputHeight?, shutdownDrainMs? }';
   const SOURCES = '{ allowedHosts?, allowPrivateNetworks?, maxRedirects?, fileRoot? }';
   const HOST_NAMES = 'host names such as "cdn.example.com" or "*.example.com"';
 
@@ -120,11 +134,17 @@ describe('resolveImageResizeOptions', () => {
     [{ ttl: 1.5 }, 'option "ttl" must be an integer >= 1 (got the number 1.5)'],
     [{ ttl: '60' }, 'option "ttl" must be an integer >= 1 (got a string "60")'],
     [{ ttl: '3600' }, 'option "ttl" must be an integer >= 1 (got a string "3600")'],
+    // What Number() makes of a string from the environment that is not a number: said as it is.
+    [{ ttl: Number('abc') }, 'option "ttl" must be an integer >= 1 (got NaN)'],
+    [{ ttl: Number('1e999') }, 'option "ttl" must be an integer >= 1 (got Infinity)'],
+    [{ maxQueue: Number(undefined) }, 'option "maxQueue" must be an integer >= 0 (got NaN)'],
+    [{ requireCache: 'true' }, 'option "requireCache" must be a boolean (got a string "true")'],
     [{ ttl: null }, 'option "ttl" must be an integer >= 1 (got null)'],
     [{ maxSourceBytes: 0 }, 'option "maxSourceBytes" must be an integer >= 1 (got the number 0)'],
     [{ processingTimeoutMs: 0 }, 'option "processingTimeoutMs" must be an integer >= 1 (got the number 0)'],
     [{ maxAnimationFrames: -3 }, 'option "maxAnimationFrames" must be an integer >= 1 (got the number -3)'],
     [{ maxQueue: '10' }, 'option "maxQueue" must be an integer >= 0 (got a string "10")'],
+    [{ shutdownDrainMs: -1 }, 'option "shutdownDrainMs" must be an integer >= 0 (got the number -1)'],
     [
       { sources: { maxRedirects: -1 } },
       'option "sources.maxRedirects" must be an integer >= 0 (got the number -1)',
@@ -278,15 +298,15 @@ describe('resolveImageResizeOptions', () => {
     ],
     [
       { redis: 'redis://localhost', hotCache: true },
-      'option "hotCache" must be false or an object { maxBytes?, maxAgeMs? } (got true)',
+      'option "hotCache" must be false or an object { maxBytes?, maxAgeMs?, outageMaxAgeMs? } (got true)',
     ],
     [
       { redis: 'redis://localhost', hotCache: 'on' },
-      'option "hotCache" must be false or an object { maxBytes?, maxAgeMs? } (got a string "on")',
+      'option "hotCache" must be false or an object { maxBytes?, maxAgeMs?, outageMaxAgeMs? } (got a string "on")',
     ],
     [
       { redis: 'redis://localhost', hotCache: { size: 1 } },
-      'option "hotCache" must be false or an object { maxBytes?, maxAgeMs? } (got the unknown key "size")',
+      'option "hotCache" must be false or an object { maxBytes?, maxAgeMs?, outageMaxAgeMs? } (got the unknown key "size")',
     ],
     [
       { redis: 'redis://localhost', hotCache: { maxBytes: 10 } },
@@ -296,7 +316,11 @@ describe('resolveImageResizeOptions', () => {
       { redis: 'redis://localhost', hotCache: { maxAgeMs: 5 } },
       'option "hotCache.maxAgeMs" must be an integer >= 100 (got the number 5)',
     ],
-  ])('refuses %j, saying which option, what it takes and what it got', (options, message) => {
+    [
+      { redis: 'redis://localhost', hotCache: { outageMaxAgeMs: -1 } },
+      'option "hotCache.outageMaxAgeMs" must be an integer >= 0 (got the number -1)',
+    ],
+  ])('refuses %p, saying which option, what it takes and what it got', (options, message) => {
     const error = refusal(options);
     expect(error).toBeInstanceOf(ImageResizeConfigError);
     expect(error.message).toBe(`ImageResizeModule: ${message}`);

@@ -138,6 +138,9 @@ function resolveHotCache(
     maxAgeMs: withDefault(hot.maxAgeMs, defaults.maxAgeMs, (ms) =>
       option.integer('hotCache.maxAgeMs', ms, 100),
     ),
+    outageMaxAgeMs: withDefault(hot.outageMaxAgeMs, defaults.outageMaxAgeMs, (ms) =>
+      option.integer('hotCache.outageMaxAgeMs', ms, 0),
+    ),
   };
 }
 
@@ -264,6 +267,10 @@ const RESOLVERS: { [K in Exclude<OptionKey, PlainOption>]: Resolver<K> } & {
     option.oneOf('originMaxAge', value ?? DEFAULT_OPTIONS.originMaxAge, ORIGIN_MAX_AGE),
   maxQueue: (value) =>
     withDefault(value, DEFAULT_OPTIONS.maxQueue, (given) => option.integer('maxQueue', given, 0)),
+  shutdownDrainMs: (value) =>
+    withDefault(value, DEFAULT_OPTIONS.shutdownDrainMs, (given) =>
+      option.integer('shutdownDrainMs', given, 0),
+    ),
   signing: resolveSigning,
   encoders: resolveEncoders,
   cacheControl: (value) => checkCacheControl(option, 'cacheControl', value) ?? {},

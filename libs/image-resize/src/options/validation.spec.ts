@@ -64,7 +64,9 @@ describe('describeValue', () => {
     [null, 'null'],
     [true, 'true'],
     [0, 'the number 0'],
-    [NaN, 'the number NaN'],
+    [NaN, 'NaN'],
+    [Infinity, 'Infinity'],
+    [-Infinity, '-Infinity'],
     ['3600', 'a string "3600"'],
     ['a "quoted"\nline', 'a string "a \\"quoted\\"\\nline"'],
     ['x'.repeat(61), 'a string of 61 characters'],
@@ -76,6 +78,13 @@ describe('describeValue', () => {
     [10n, 'a bigint'],
   ])('describes %p as %s', (value, description) => {
     expect(describeValue(value)).toBe(description);
+  });
+
+  it('says NaN and Infinity as they are: what Number() makes of a string that is not a number, or too large a one', () => {
+    // JSON.stringify would say null: a message must say what the value is.
+    expect(describeValue(Number('abc'))).toBe('NaN');
+    expect(describeValue(Number('1e999'))).toBe('Infinity');
+    expect(describeValue(NaN, true)).toBe('a number');
   });
 
   it('never quotes a secret: a string by its length, a number by its type', () => {
@@ -156,10 +165,8 @@ describe('ParameterChecks', () => {
     [() => checks.integer('n', 10, 0, 9), 'n must be an integer from 0 to 9 (got the number 10)'],
     [() => checks.quality('q', 0), 'q must be an integer from 1 to 100 (got the number 0)'],
     [() => checks.quality('q', 101), 'q must be an integer from 1 to 100 (got the number 101)'],
-    [
-      () => checks.number('dpr', Infinity, 1, 3),
-      'dpr must be a number from 1 to 3 (got the number Infinity)',
-    ],
+    [() => checks.number('dpr', Infinity, 1, 3), 'dpr must be a number from 1 to 3 (got Infinity)'],
+    [() => checks.integer('n', NaN, 1), 'n must be an integer >= 1 (got NaN)'],
     [() => checks.boolean('b', 'true'), 'b must be a boolean (got a string "true")'],
     [() => checks.string('s', ['a', 'b'], 'a single value'), 's must be a single value (got an array)'],
     [() => checks.matching('hex', 'red', /^#/, 'a colour'), 'hex must be a colour (got a string "red")'],

@@ -41,7 +41,8 @@ const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ?
 /**
  * What a refused value is, for a message: its type, and the value itself when it is short and not
  * `secret` (signing keys and Redis URLs are described by their type and length only). Objects and
- * arrays are never quoted.
+ * arrays are never quoted. `NaN` and `Infinity` are said as they are (`got NaN`), so that a number
+ * converted from a string that is not one (`Number('abc')`) is spotted at once.
  */
 export function describeValue(value: unknown, secret = false): string {
   if (value === null) return 'null';
@@ -55,7 +56,10 @@ export function describeValue(value: unknown, secret = false): string {
         ? `a string of ${value.length} characters`
         : `a string ${JSON.stringify(value)}`;
     case 'number':
-      return secret ? 'a number' : `the number ${value}`;
+      if (secret) return 'a number';
+      // NaN (what Number() makes of "abc" or of a variable that is not set) and ±Infinity are said as
+      // they are: never as JSON does it ("null").
+      return Number.isFinite(value) ? `the number ${value}` : String(value);
     case 'boolean':
       return String(value);
     case 'object':

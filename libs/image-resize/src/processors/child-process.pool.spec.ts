@@ -108,4 +108,14 @@ describe('ChildProcessPool', () => {
     expect(await busy).toBeInstanceOf(PoolClosedError);
     await expect(two.run(reverse, [Buffer.alloc(1)], 1000).result).rejects.toBeInstanceOf(PoolClosedError);
   });
+
+  it("keeps the process alive while close() waits for its unref'd children (a script ends after it)", async () => {
+    await pool.run(reverse, [Buffer.alloc(1)], 10_000).result;
+    const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+    const before = timers();
+    const closing = pool.close();
+    expect(timers()).toBe(before + 1);
+    await closing;
+    expect(timers()).toBe(before);
+  });
 });

@@ -126,7 +126,14 @@ export class ChildProcessPool {
     const pool = this.pool;
     this.pool = undefined;
     const exits = [...this.children.keys()].map((pid) => this.kill(pid));
-    await Promise.all(exits);
+    // The children are unref'd: in a process with nothing else to do (a script's `await app.close()`),
+    // Node would end while waiting for their exits, and the code after the close would never run.
+    const keepAlive = setInterval(() => undefined, 1000);
+    try {
+      await Promise.all(exits);
+    } finally {
+      clearInterval(keepAlive);
+    }
     // workerpool's own bookkeeping; its children are gone already.
     await pool?.terminate(true).catch(() => undefined);
   }

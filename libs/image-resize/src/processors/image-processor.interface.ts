@@ -1,4 +1,5 @@
 import type { OutputFormat, ResolvedResizeSpec } from '../spec/resize-spec.interface';
+import type { Placeholder } from '../page/placeholder.work';
 
 /** The result of an {@link ImageProcessor}. */
 export interface ProcessedImage {
@@ -17,4 +18,10 @@ export interface ProcessedImage {
  */
 export interface ImageProcessor {
   process(input: Buffer, spec: ResolvedResizeSpec): Promise<ProcessedImage>;
+  /**
+   * Optional: the placeholder of an original (a tiny preview as a `data:` URL, its dominant colour, its
+   * width and height), checked and decoded like {@link process} does. Without it, asking for a
+   * placeholder is a configuration error.
+   */
+  placeholder?(input: Buffer): Promise<Placeholder>;
 }

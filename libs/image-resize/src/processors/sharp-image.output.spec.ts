@@ -7,7 +7,7 @@ import { SharpImageProcessor } from './sharp-image.processor';
 /** Pixel-level checks of what the processor outputs: orientation, colour, alpha, transforms. */
 const options = resolveImageResizeOptions({});
 const processor = new SharpImageProcessor(options);
-afterAll(() => processor.onModuleDestroy());
+afterAll(() => processor.onApplicationShutdown());
 const run = (input: Buffer, spec: Partial<ResizeSpec> = {}) =>
   processor.process(input, resolveResizeSpec({ width: 256, height: 256, ...spec }, options));
 

@@ -10,7 +10,7 @@ const checked = checkContainer as jest.MockedFunction<typeof checkContainer>;
 
 const options = resolveImageResizeOptions({ maxJpegScans: 40, allowSvg: true, maxInputPixels: 1_000_000 });
 const processor = new SharpImageProcessor(options);
-afterAll(() => processor.onModuleDestroy());
+afterAll(() => processor.onApplicationShutdown());
 const spec = resolveResizeSpec({ width: 256, height: 256 }, options);
 const png = (width: number, height: number) =>
   sharp({ create: { width, height, channels: 3, background: '#00f' } })

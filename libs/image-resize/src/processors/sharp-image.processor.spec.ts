@@ -9,7 +9,7 @@ import { SharpImageProcessor } from './sharp-image.processor';
 import { SharedInputFiles } from './shared-input.files';
 
 const processor = new SharpImageProcessor(resolveImageResizeOptions({}));
-afterAll(() => processor.onModuleDestroy());
+afterAll(() => processor.onApplicationShutdown());
 const spec = (extra: Partial<ResizeSpec> = {}): ResolvedResizeSpec =>
   resolveResizeSpec({ width: 256, height: 256, ...extra }, resolveImageResizeOptions({}));
 
@@ -114,7 +114,7 @@ describe('SharpImageProcessor', () => {
     const defaults = await processor.process(input, spec({ format: 'webp' }));
     expect((await at()).body.length).toBeLessThan(defaults.body.length);
     expect((await at(80)).body.length).toBe(defaults.body.length);
-    await coarseProcessor.onModuleDestroy();
+    await coarseProcessor.onApplicationShutdown();
   });
 
   it('refuses a truncated PNG with 422', async () => {
@@ -131,7 +131,7 @@ describe('SharpImageProcessor', () => {
       .png()
       .toBuffer();
     const error = await strict.process(png, spec()).catch((e: unknown) => e);
-    await strict.onModuleDestroy();
+    await strict.onApplicationShutdown();
     expect(error).toBeInstanceOf(SourceTooLargeError);
     expect((error as SourceTooLargeError).getStatus()).toBe(422);
     expect((error as Error).message).toMatch(/200x200 pixels, more than the limit of 10000/);
@@ -139,7 +139,7 @@ describe('SharpImageProcessor', () => {
 
   describe('decoded-bytes budget (maxDecodedBytes), from the header', () => {
     const budget = new SharpImageProcessor(resolveImageResizeOptions({ maxDecodedBytes: 50_000 }));
-    afterAll(() => budget.onModuleDestroy());
+    afterAll(() => budget.onApplicationShutdown());
     const flat = () => sharp({ create: { width: 100, height: 100, channels: 3, background: '#3a7' } });
 
     it.each([
@@ -189,7 +189,7 @@ describe('SharpImageProcessor', () => {
         expect(a.format).toBe('png');
         expect(a.body.equals(b.body)).toBe(true);
       } finally {
-        await Promise.all([viaFile.onModuleDestroy(), viaChannel.onModuleDestroy()]);
+        await Promise.all([viaFile.onApplicationShutdown(), viaChannel.onApplicationShutdown()]);
       }
       expect(shared().filter((name) => !before.includes(name))).toEqual([]);
     });

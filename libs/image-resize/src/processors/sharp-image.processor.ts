@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { IMAGE_RESIZE_OPTIONS } from '../image-resize.constants';
 import {
   InvalidImageError,
@@ -15,6 +15,7 @@ import { checkContainer } from './image-container.checks';
 import { holdSlotUntil } from './resize.queue';
 import { SharedInputFiles } from './shared-input.files';
 import { type ImageJob, type ImageJobFailure, type ImageJobOutput, makeImage } from './sharp-image.work';
+import { type Placeholder, type PlaceholderLimits, placeholderOf } from '../page/placeholder.work';
 
 const CONTENT_TYPES: Record<OutputFormat, string> = {
   png: 'image/png',
@@ -42,7 +43,7 @@ const RETIRE_ABOVE_BYTES = 192 * 1024 * 1024;
  * PNG/WebP/AVIF keep the alpha channel and JPEG is flattened on white.
  */
 @Injectable()
-export class SharpImageProcessor implements ImageProcessor, OnModuleDestroy {
+export class SharpImageProcessor implements ImageProcessor, OnApplicationShutdown {
   private readonly pool: ChildProcessPool;
   private readonly inputs = new SharedInputFiles();
 
@@ -70,8 +71,36 @@ export class SharpImageProcessor implements ImageProcessor, OnModuleDestroy {
     return holdSlotUntil(task.result.then(toProcessedImage, toImageError), task.ended);
   }
 
-  /** Kills the child processes and waits until they have exited. */
-  async onModuleDestroy(): Promise<void> {
+  /** The placeholder of `input`, made in a child process like an image (same checks, same timeout). */
+  placeholder(input: Buffer): Promise<Placeholder> {
+    let checked: Buffer;
+    try {
+      if (input.length === 0) throw new InvalidImageError('Source image is empty');
+      const { maxJpegScans, allowSvg, maxInputPixels } = this.options;
+      checked = checkContainer(input, { maxJpegScans, allowSvg, maxInputPixels });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { maxDecodedBytes, maxAnimationFrames } = this.options;
+    const limits: PlaceholderLimits = {
+      maxInputPixels: this.options.maxInputPixels,
+      maxDecodedBytes,
+      maxAnimationFrames,
+      allowSvg: this.options.allowSvg,
+    };
+    const task = this.pool.run(
+      placeholderOf,
+      [SHARP_PATH, checked, limits],
+      this.options.processingTimeoutMs,
+    );
+    return holdSlotUntil(task.result.catch(toImageError), task.ended);
+  }
+
+  /**
+   * Kills the child processes and waits until they have exited. Nest's `onApplicationShutdown`: once
+   * the HTTP server has drained, so that the misses still in flight at shutdown are made.
+   */
+  async onApplicationShutdown(): Promise<void> {
     await this.pool.close();
     this.inputs.close();
   }

@@ -1,7 +1,7 @@
 import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ImageResizeMetrics } from '../image-resize.metrics';
-import { ImageResizeService } from '../image-resize.service';
+import { type ImageResizeHealth, ImageResizeService } from '../image-resize.service';
 
 /**
  * Prometheus metrics of the library, on a registry of its own (`prom-client` is an optional peer):
@@ -14,6 +14,12 @@ import { ImageResizeService } from '../image-resize.service';
  * - `image_resize_queue_wait_seconds`: time a resize waited for a free slot
  * - `image_resize_queued`: resizes waiting for a slot now
  * - `image_resize_in_flight`: misses being made now
+ * - `image_resize_cache_up`: 1 while the cache answers, 0 while it does not (images are then served uncached)
+ * - `image_resize_hot_tier_active`: 1 while Redis's hot tier serves, 0 while it is off (or there is none)
+ * - `image_resize_cache_breaker_open`: 1 while the circuit breaker keeps commands from Redis
+ * - `image_resize_origin_fetches_total{source,outcome}`: originals loaded from their URL (`source="url"`)
+ *   or file (`"path"`), for misses and for freshness checks (`outcome="not_modified"` when the origin
+ *   said it had not changed)
  *
  * Serve {@link metrics} with {@link contentType} from a `/metrics` route, or merge {@link registry}
  * into the application's own with `Registry.merge`.
@@ -60,22 +66,43 @@ export class ImageResizePrometheusExporter implements OnModuleDestroy {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [this.registry],
     });
-    new Gauge({
-      name: 'image_resize_queued',
-      help: 'Resizes waiting for a free slot right now',
+    const originFetches = new Counter({
+      name: 'image_resize_origin_fetches_total',
+      help: 'Originals loaded from their URL or file, for misses and freshness checks',
+      labelNames: ['source', 'outcome'],
       registers: [this.registry],
-      async collect() {
-        this.set((await images.health()).queued);
-      },
     });
-    new Gauge({
-      name: 'image_resize_in_flight',
-      help: 'Misses being made right now in this process',
-      registers: [this.registry],
-      async collect() {
-        this.set((await images.health()).inFlight);
-      },
-    });
+    // One health reading (one PING) per scrape: prom-client collects every gauge in the same turn, and
+    // they share the reading under way.
+    let reading: Promise<ImageResizeHealth> | undefined;
+    const health = () =>
+      (reading ??= images.health().finally(() => {
+        reading = undefined;
+      }));
+    const gauge = (name: string, help: string, read: (health: ImageResizeHealth) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        async collect() {
+          this.set(read(await health()));
+        },
+      });
+    gauge('image_resize_queued', 'Resizes waiting for a free slot right now', (h) => h.queued);
+    gauge('image_resize_in_flight', 'Misses being made right now in this process', (h) => h.inFlight);
+    gauge('image_resize_cache_up', 'Whether the image cache answers (1) or not (0)', (h) =>
+      Number(h.cacheUp),
+    );
+    gauge(
+      'image_resize_hot_tier_active',
+      "Whether Redis's in-process hot tier serves now (1) or is off or absent (0)",
+      (h) => Number(h.hotTier === true),
+    );
+    gauge(
+      'image_resize_cache_breaker_open',
+      'Whether the circuit breaker keeps commands from Redis now (1) or not (0)',
+      (h) => Number(h.breakerOpen === true),
+    );
     this.unsubscribe = metrics.subscribe((event) => {
       switch (event.type) {
         case 'served':
@@ -93,6 +120,9 @@ export class ImageResizePrometheusExporter implements OnModuleDestroy {
           break;
         case 'queued':
           queueSeconds.observe(event.waitMs / 1000);
+          break;
+        case 'fetched':
+          originFetches.inc({ source: event.source, outcome: event.notModified ? 'not_modified' : 'loaded' });
           break;
       }
     });

@@ -21,9 +21,13 @@ export interface HeldSource {
 export class SourceAdmission {
   private readonly budget: SourceByteBudget;
 
+  /**
+   * @param fetched told of every original loaded from its URL or file (not of buffers or streams)
+   */
   constructor(
     private readonly loader: ImageSourceLoader,
     private readonly options: Pick<ResolvedImageResizeOptions, 'fetchTimeoutMs' | 'maxSourceBytesInFlight'>,
+    private readonly fetched: (source: 'url' | 'path', loaded: LoadedSource) => void = () => undefined,
   ) {
     this.budget = new SourceByteBudget(options.maxSourceBytesInFlight);
   }
@@ -46,6 +50,8 @@ export class SourceAdmission {
         expired,
       ]);
       if (descriptor.buffer === undefined) reservation.settle(loaded.body.length);
+      if (descriptor.url !== undefined) this.fetched('url', loaded);
+      else if (descriptor.path !== undefined) this.fetched('path', loaded);
       return { loaded, release: () => reservation.release() };
     } catch (error) {
       reservation.release();

@@ -87,6 +87,13 @@ export interface ResizeSpec {
   cacheKey?: string;
   /** Skip the cache lookup and re-create (and re-cache) the image. The result says `BYPASS`. */
   redraw?: boolean;
+  /**
+   * The placeholder of the original instead of an image (see `ImageResizeService.placeholder`); the
+   * box and format are then the placeholder's own.
+   *
+   * @internal
+   */
+  placeholder?: boolean;
 }
 
 /** A {@link ResizeSpec} with every default applied; what the processor and the cache see. */
@@ -123,4 +130,11 @@ export interface ResolvedResizeSpec {
   revalidateAfter?: number | false;
   /** The spec's `originMaxAge`, if it sets one (else the module's applies). */
   originMaxAge?: 'ignore' | 'longer-wins';
+  /**
+   * The placeholder of the original rather than an image: made by the processor's `placeholder`, kept
+   * under the cacheKey's placeholder key, its body a JSON `ImagePlaceholder`.
+   *
+   * @internal
+   */
+  placeholder?: true;
 }

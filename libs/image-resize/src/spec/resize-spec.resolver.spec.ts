@@ -58,7 +58,7 @@ describe('resolveResizeSpec', () => {
     ],
     [{ width: 10, height: 10, dpr: 4 }, 'dpr must be a number from 1 to 3 (got the number 4)'],
     [{ width: 10, height: 10, dpr: '2' }, 'dpr must be a number from 1 to 3 (got a string "2")'],
-    [{ width: 10, height: 10, dpr: NaN }, 'dpr must be a number from 1 to 3 (got the number NaN)'],
+    [{ width: 10, height: 10, dpr: NaN }, 'dpr must be a number from 1 to 3 (got NaN)'],
     [
       { width: 10, height: 10, format: 'gif' },
       'format must be one of png, jpeg, webp, avif, auto (got a string "gif")',

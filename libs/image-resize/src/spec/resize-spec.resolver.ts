@@ -116,5 +116,6 @@ export function resolveResizeSpec(
     // Only when the spec sets them: the service applies the module's otherwise.
     ...(revalidateAfter === undefined ? {} : { revalidateAfter }),
     ...(originMaxAge === undefined ? {} : { originMaxAge }),
+    ...(spec.placeholder === true ? { placeholder: true as const } : {}),
   };
 }

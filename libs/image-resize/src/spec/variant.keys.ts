@@ -120,6 +120,15 @@ export function variantKey(
   return { key, group: groupKey(prefix, cacheKey, hashTag), lock: `${key}#lock` };
 }
 
+/**
+ * The keys of the placeholder of a cacheKey: in its group (a purge removes it with the variants), named
+ * with the placeholder's settings so that new settings make a new entry.
+ */
+export function placeholderKey(prefix: string, cacheKey: string, hashTag = false): ImageCacheKey {
+  const key = `${prefix}${tagged(cacheKey, hashTag)}#placeholder-webp16`;
+  return { key, group: groupKey(prefix, cacheKey, hashTag), lock: `${key}#lock` };
+}
+
 /** The key of the set that lists every cached variant of a cacheKey. */
 export function groupKey(prefix: string, cacheKey: string, hashTag = false): string {
   return `${prefix}${tagged(cacheKey, hashTag)}#variants`;

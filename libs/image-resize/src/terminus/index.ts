@@ -1,1 +1,4 @@
-export { ImageResizeHealthIndicator, type ImageResizeHealthOptions } from './image-resize.health-indicator';
+export {
+  ImageResizeHealthIndicator,
+  type ImageResizeReadinessOptions,
+} from './image-resize.health-indicator';

@@ -1,6 +1,7 @@
-import type { OnModuleDestroy } from '@nestjs/common';
+import type { OnApplicationShutdown } from '@nestjs/common';
 import type { ImageProcessor, ProcessedImage } from '../processors/image-processor.interface';
 import type { ResolvedResizeSpec } from '../spec/resize-spec.interface';
+import type { Placeholder } from '../page/placeholder.work';
 import { holdSlotLike } from '../processors/resize.queue';
 import type { FixtureImageSourceLoader } from './fixture-image-source.loader';
 import type { ImageResizeRecorder } from './image-resize.recorder';
@@ -34,8 +35,16 @@ export class RecordingImageProcessor implements ImageProcessor {
     return holdSlotLike(recorded, result);
   }
 
-  /** Stops the inner processor's workers with the module. */
-  async onModuleDestroy(): Promise<void> {
-    await (this.inner as Partial<OnModuleDestroy>).onModuleDestroy?.();
+  /** The inner processor's placeholder (not a resize: not recorded). */
+  placeholder(input: Buffer): Promise<Placeholder> {
+    if (!this.inner.placeholder) {
+      return Promise.reject(new TypeError(`${this.inner.constructor.name} makes no placeholders`));
+    }
+    return this.inner.placeholder(input);
+  }
+
+  /** Stops the inner processor's workers when the application shuts down, as without the wrapper. */
+  async onApplicationShutdown(): Promise<void> {
+    await (this.inner as Partial<OnApplicationShutdown>).onApplicationShutdown?.();
   }
 }
