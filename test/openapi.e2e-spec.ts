@@ -41,7 +41,17 @@ describe('OpenAPI document of the example app', () => {
     const params = Object.fromEntries(
       (logo?.parameters ?? []).map((param) => [`${param.in}:${param.name}`, param]),
     );
-    expect(Object.keys(params).sort()).toEqual(['path:slug', 'query:preset', 'query:redraw', 'query:w']);
+    expect(Object.keys(params).sort()).toEqual([
+      'path:slug',
+      'query:placeholder',
+      'query:preset',
+      'query:redraw',
+      'query:w',
+    ]);
+    expect(params['query:w']).toMatchObject({
+      required: false,
+      schema: { type: 'integer', enum: [128, 256] },
+    });
     expect(params['query:preset']).toMatchObject({
       required: false,
       schema: { type: 'string', enum: ['small', 'large'] },
@@ -56,13 +66,18 @@ describe('OpenAPI document of the example app', () => {
     for (const status of STATUSES) expect(responses[status].description).toMatch(/\w/);
     const ok = responses['200'];
     expect(Object.keys(ok.content ?? {}).sort()).toEqual([
+      'application/json',
       'image/avif',
       'image/jpeg',
       'image/png',
       'image/webp',
     ]);
-    for (const media of Object.values(ok.content ?? {})) {
-      expect(media.schema).toEqual({ type: 'string', format: 'binary' });
+    for (const [type, media] of Object.entries(ok.content ?? {})) {
+      if (type === 'application/json') {
+        expect(media.schema).toMatchObject({ type: 'object', properties: { dataUrl: { type: 'string' } } });
+      } else {
+        expect(media.schema).toEqual({ type: 'string', format: 'binary' });
+      }
     }
     expect(ok.headers).toHaveProperty('Vary');
     expect(responses['304'].content).toBeUndefined();

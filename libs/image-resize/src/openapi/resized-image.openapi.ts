@@ -143,6 +143,15 @@ function queryParameters(spec: ResizedImageOptions): QueryOptions[] {
       });
     }
   }
+  if (spec.placeholder) {
+    params.push({
+      name: 'placeholder',
+      required: false,
+      description:
+        'Present (any value): answer the original\u2019s placeholder as JSON (dataUrl, color, width, height, bytes) instead of an image',
+      schema: { type: 'string' },
+    });
+  }
   params.push({
     name: 'redraw',
     required: false,
@@ -153,6 +162,21 @@ function queryParameters(spec: ResizedImageOptions): QueryOptions[] {
   });
   return params;
 }
+
+/** What `?placeholder` answers on a route with `placeholder: true`. */
+const PLACEHOLDER_BODY = {
+  schema: {
+    type: 'object',
+    description: 'With ?placeholder: the placeholder of the original',
+    properties: {
+      dataUrl: { type: 'string', description: 'a 16 px WebP as a data: URL, to be blurred when shown' },
+      color: { type: 'string', description: 'the dominant colour, #rrggbb' },
+      width: { type: 'integer', description: "the original's width" },
+      height: { type: 'integer', description: "the original's height" },
+      bytes: { type: 'integer', description: 'the length of dataUrl' },
+    },
+  },
+};
 
 const ERROR_BODY = {
   'application/json': {
@@ -196,7 +220,10 @@ function responses(spec: ResizedImageOptions, types: string[], negotiated: boole
           ? { Vary: { description: 'Accept, when the format was negotiated', schema: { type: 'string' } } }
           : {}),
       },
-      content: Object.fromEntries(types.map((type) => [type, image])),
+      content: {
+        ...Object.fromEntries(types.map((type) => [type, image])),
+        ...(spec.placeholder ? { 'application/json': PLACEHOLDER_BODY } : {}),
+      },
     },
     { status: 304, description: "Not Modified: If-None-Match matches the image's ETag; no body" },
     {
