@@ -1,4 +1,4 @@
-import { Controller, HttpCode, type INestApplication, Param, Post } from '@nestjs/common';
+import { type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import {
   CacheUnavailableError,
@@ -8,15 +8,14 @@ import {
   ImageResizeService,
 } from 'nestjs-image-resize';
 import { Redis } from 'ioredis';
-import sharp from 'sharp';
 import request from 'supertest';
 import { HotImageTier } from '../libs/image-resize/src/cache/hot-image.tier';
 import { RedisImageCache } from '../libs/image-resize/src/cache/redis-image.cache';
 import { binary } from './support/binary';
-import { tinyCachedImage } from './support/fixtures';
+import { tinyCachedImage, swatch } from './support/fixtures';
 import { startOrigin, type TestOrigin } from './support/origin-server';
 import { startPrivateRedis, type PrivateRedis } from './support/redis-server';
-import { LOOPBACK_ORIGIN, ORIGIN_URL, TestImagesController } from './support/test-app';
+import { LOOPBACK_ORIGIN, ORIGIN_URL, TestImagesController, UploadController } from './support/test-app';
 import { until } from './support/until';
 
 /**
@@ -28,18 +27,6 @@ import { until } from './support/until';
  * during an outage, with the outage tier and without it (`outageMaxAgeMs: 0`, as before it existed).
  */
 
-/** An upload endpoint as an application writes it: replaces the logo, then purges its variants. */
-@Controller()
-class UploadController {
-  constructor(private readonly images: ImageResizeService) {}
-
-  @Post('upload/:name')
-  @HttpCode(204)
-  async upload(@Param('name') name: string): Promise<void> {
-    await this.images.purge(`logo_${name}`);
-  }
-}
-
 const REQUESTS = 6;
 
 let redis: PrivateRedis;
@@ -47,11 +34,6 @@ let origin: TestOrigin;
 let red: Buffer;
 let green: Buffer;
 const apps: INestApplication[] = [];
-
-const swatch = (background: string) =>
-  sharp({ create: { width: 60, height: 60, channels: 3, background } })
-    .png()
-    .toBuffer();
 
 beforeAll(async () => {
   [red, green] = [await swatch('#dc2626'), await swatch('#16a34a')];

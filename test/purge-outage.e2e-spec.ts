@@ -1,12 +1,4 @@
-import {
-  Controller,
-  HttpCode,
-  type INestApplication,
-  type LoggerService,
-  Logger,
-  Param,
-  Post,
-} from '@nestjs/common';
+import { type INestApplication, type LoggerService, Logger } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import {
   CacheUnavailableError,
@@ -23,8 +15,8 @@ import { RedisImageCache } from '../libs/image-resize/src/cache/redis-image.cach
 import { binary } from './support/binary';
 import { startOrigin, type TestOrigin } from './support/origin-server';
 import { startPrivateRedis, type PrivateRedis } from './support/redis-server';
-import { LOOPBACK_ORIGIN, ORIGIN_URL, TestImagesController } from './support/test-app';
-import { tinyCachedImage } from './support/fixtures';
+import { LOOPBACK_ORIGIN, ORIGIN_URL, TestImagesController, UploadController } from './support/test-app';
+import { tinyCachedImage, swatch } from './support/fixtures';
 import { until } from './support/until';
 
 /**
@@ -34,19 +26,6 @@ import { until } from './support/until';
  *
  * `PURGE_OUTAGE_TIMINGS=1` prints what was measured.
  */
-
-/** An upload endpoint as an application writes it: replaces the logo, then purges its variants. */
-@Controller()
-class UploadController {
-  constructor(private readonly images: ImageResizeService) {}
-
-  @Post('upload/:name')
-  @HttpCode(204)
-  async upload(@Param('name') name: string): Promise<void> {
-    // (the new original would be written here)
-    await this.images.purge(`logo_${name}`);
-  }
-}
 
 /** Keeps what the app logs, to check what an outage of purges says. */
 class CapturingLogger implements LoggerService {
@@ -66,11 +45,6 @@ let origin: TestOrigin;
 let oldLogo: Buffer;
 let newLogo: Buffer;
 const apps: INestApplication[] = [];
-
-const swatch = (background: string) =>
-  sharp({ create: { width: 60, height: 60, channels: 3, background } })
-    .png()
-    .toBuffer();
 
 beforeAll(async () => {
   [oldLogo, newLogo] = [await swatch('#dc2626'), await swatch('#16a34a')];

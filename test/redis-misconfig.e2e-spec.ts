@@ -1,4 +1,4 @@
-import { Controller, HttpCode, type INestApplication, type LoggerService, Param, Post } from '@nestjs/common';
+import { type INestApplication, type LoggerService } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import {
   IMAGE_RESIZE_CACHE,
@@ -14,7 +14,7 @@ import { binary } from './support/binary';
 import { transparentPng } from './support/fixtures';
 import { startOrigin, type TestOrigin } from './support/origin-server';
 import { freePort, startPrivateRedis, type PrivateRedis } from './support/redis-server';
-import { LOOPBACK_ORIGIN, ORIGIN_URL, TestImagesController } from './support/test-app';
+import { LOOPBACK_ORIGIN, ORIGIN_URL, TestImagesController, UploadController } from './support/test-app';
 import { startTlsPort, type TestTlsPort } from './support/tls-server';
 import { until } from './support/until';
 
@@ -44,18 +44,6 @@ const MINIMAL_COMMANDS = [
   // ioredis skips with a console warning when INFO is refused.
   'info',
 ];
-
-/** An upload endpoint as an application writes it: replaces the logo, then purges its variants. */
-@Controller()
-class UploadController {
-  constructor(private readonly images: ImageResizeService) {}
-
-  @Post('upload/:name')
-  @HttpCode(204)
-  async upload(@Param('name') name: string): Promise<void> {
-    await this.images.purge(`logo_${name}`);
-  }
-}
 
 /** Keeps what the app logs, with the level. */
 class RecordingLogger implements LoggerService {

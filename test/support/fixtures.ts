@@ -44,3 +44,10 @@ export function tinyCachedImage<T extends object>(extra: T = {} as T) {
 
 /** An HTML page, as an origin might send it with an image Content-Type. */
 export const HTML_PAGE = '<!doctype html><html><body><script>alert(1)</script></body></html>';
+
+/** A 60x60 PNG of one colour: an original whose replacement is easy to tell apart. */
+export function swatch(background: string): Promise<Buffer> {
+  return sharp({ create: { width: 60, height: 60, channels: 3, background } })
+    .png()
+    .toBuffer();
+}

@@ -1,9 +1,19 @@
-import { Controller, Get, Inject, type INestApplication, Module, Param } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  HttpCode,
+  Inject,
+  type INestApplication,
+  Module,
+  Param,
+  Post,
+} from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import {
   type ImageResizeModuleAsyncOptions,
   type ImageResizeModuleRootOptions,
   ImageResizeModule,
+  ImageResizeService,
   ResizedImage,
 } from 'nestjs-image-resize';
 
@@ -38,6 +48,19 @@ export class TestImagesController {
   @ResizedImage({ width: 64, height: 64, format: 'jpeg', fit: 'cover', ttl: 120 })
   async thumb(@Param('name') name: string) {
     return `${this.origin}/${name}`;
+  }
+}
+
+/** An upload endpoint as an application writes it: replaces the logo, then purges its variants. */
+@Controller()
+export class UploadController {
+  constructor(private readonly images: ImageResizeService) {}
+
+  @Post('upload/:name')
+  @HttpCode(204)
+  async upload(@Param('name') name: string): Promise<void> {
+    // (the new original would be written here)
+    await this.images.purge(`logo_${name}`);
   }
 }
 
