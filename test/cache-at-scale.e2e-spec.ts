@@ -15,7 +15,7 @@ import { transparentPng } from './support/fixtures';
 import { startOrigin, type TestOrigin } from './support/origin-server';
 import { startTestRedisCluster, type TestRedisCluster } from './support/redis-cluster';
 import { startPrivateRedis, type PrivateRedis } from './support/redis-server';
-import { LOOPBACK_ORIGIN } from './support/test-app';
+import { LOOPBACK_ORIGIN, untilCacheAnswers } from './support/test-app';
 
 let origin: TestOrigin;
 let logo: Buffer;
@@ -234,6 +234,7 @@ describe('Redis Cluster (three masters)', () => {
     cluster = await startTestRedisCluster();
     for (let i = 0; i < 2; i++) {
       apps.push(await startApp({ redis: { cluster: [cluster.nodes[0]] }, keyPrefix: 'cluster_' }));
+      await untilCacheAnswers(apps[apps.length - 1]);
     }
     await tiersUp(apps);
   }, 60_000);

@@ -16,7 +16,7 @@ import { hashedCacheKey } from '../libs/image-resize/src/spec/variant.keys';
 import { noisyJpeg, transparentPng } from './support/fixtures';
 import { startOrigin, type TestOrigin } from './support/origin-server';
 import { startTestRedisCluster, type TestRedisCluster } from './support/redis-cluster';
-import { LOOPBACK_ORIGIN } from './support/test-app';
+import { LOOPBACK_ORIGIN, untilCacheAnswers } from './support/test-app';
 
 const ORIGIN = Symbol('ORIGIN');
 
@@ -120,6 +120,7 @@ describe('derived keys in a Redis Cluster', () => {
     const moduleRef = await Test.createTestingModule({ imports: [ClusterKeysAppModule] }).compile();
     app = moduleRef.createNestApplication({ logger: false });
     await app.init();
+    await untilCacheAnswers(app);
   }, 60_000);
 
   afterAll(async () => {

@@ -284,19 +284,29 @@ describe('revalidation with two instances on one Redis', () => {
     const stale = await get(apps[0], '/small/changing');
     expect(stale).toMatchObject({ status: 200, cache: 'HIT', etag: before.get('small'), maxAge: 0 });
     expect(await colourOf(stale.body)).toEqual([255, 0, 0]);
-    // Meanwhile every variant is served on both instances, stale or already new, never an error.
-    for (const answer of await everyVariant(apps, 'changing')) expect(answer.status).toBe(200);
+    // Meanwhile every variant is served on both instances, stale or already new, never an error. A
+    // request that reaches the checking instance while its purge is on the way to Redis is served
+    // uncached (BYPASS: it reads nothing of the group then), at the cost of a load and a resize.
+    let uncached = 0;
+    const answers = async () => {
+      const all = await everyVariant(apps, 'changing');
+      uncached += all.filter((answer) => answer.cache === 'BYPASS').length;
+      return all;
+    };
+    for (const answer of await answers()) expect(answer.status).toBe(200);
 
     await until('every variant is new on both instances', async () =>
-      (await everyVariant(apps, 'changing')).every(
+      (await answers()).every(
         (answer, i) => answer.status === 200 && answer.etag !== before.get(VARIANTS[i % 3]),
       ),
     );
     // One conditional request for the old version, from one instance, for the three variants.
     expect(original.conditional.filter((tag) => tag === '"v1"')).toHaveLength(1);
-    // Each variant is remade once, from one full request.
-    expect(original.full).toBe(3 + 3);
-    expect(resized - resizedBefore).toBe(3);
+    // Each variant is remade once, from one full request (and an uncached answer may have made its own).
+    expect(original.full).toBeGreaterThanOrEqual(3 + 3);
+    expect(original.full).toBeLessThanOrEqual(3 + 3 + uncached);
+    expect(resized - resizedBefore).toBeGreaterThanOrEqual(3);
+    expect(resized - resizedBefore).toBeLessThanOrEqual(3 + uncached);
     // Kept by clients until the next check again (an instance that saw the check made elsewhere goes
     // by the record it read last for up to a second, and says 0 meanwhile).
     let fresh = await get(apps[1], '/large/changing');

@@ -16,6 +16,7 @@ import {
   ImageResizeService,
   ResizedImage,
 } from 'nestjs-image-resize';
+import { until } from './until';
 
 /** The test origins listen on 127.0.0.1: allowed for that host only, as an app would allow its own. */
 export const LOOPBACK_ORIGIN = { allowPrivateNetworks: ['127.0.0.1'] };
@@ -83,4 +84,13 @@ export async function createTestApp(
   const app = moduleRef.createNestApplication({ logger: ['error', 'warn'] });
   await app.init();
   return app;
+}
+
+/**
+ * Waits until the app's cache answers: a new Redis Cluster client may need longer than the module
+ * waits at boot to learn the slots on a busy machine, and until then requests are served uncached.
+ */
+export async function untilCacheAnswers(app: INestApplication): Promise<void> {
+  const images = app.get(ImageResizeService);
+  await until('the image cache answers', async () => (await images.health()).cacheUp);
 }
