@@ -70,6 +70,15 @@ export interface ImageCache {
    * work may take.
    */
   renewLock?(key: string, token: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Optional, with {@link ImageCache.tryLock}: waits while another instance holds the lock `key`, until
+   * it is released (its holder stored the result, or gave up) or lapses, or `maxMs` pass at most, as
+   * far as the cache can be told; resolves to `true` then (the caller looks for the result, and tries
+   * the lock again). Resolves to `false` at once when the cache cannot be told now: the caller polls
+   * instead. A cache shared by several instances that can tell its waiters (the Redis cache does, over
+   * its hot tier's pub/sub) spares them polling: a release that nobody waits for costs nothing extra.
+   */
+  waitForUnlock?(key: string, maxMs: number): Promise<boolean>;
   /** Optional: rejects when the backend does not answer (for health checks). */
   ping?(): Promise<void>;
   /** Optional: the cache's state as it last saw it, without a round trip (for health checks and gauges). */

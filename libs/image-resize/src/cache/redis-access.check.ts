@@ -8,10 +8,12 @@ import { redisProblemTrackerOf, trackRedisProblems } from './redis-problem.track
 
 /**
  * Every command the Redis cache sends, in the order a report lists the missing ones: reads (`GET`,
- * for images with `GETBUFFER`, and origin records), stores (`SET ... PX`, `SADD`, `PEXPIRE ... NX|GT`
- * in a `MULTI`/`EXEC`), locks (`SET ... PX NX`), the scripts run with `EVAL` (purge: `SMEMBERS`,
- * `DEL`; unlock: `GET`, `DEL`; origin records: `PTTL`, `SET`), health checks (`PING`), and the hot
- * tier's invalidations (`PUBLISH`, and `SUBSCRIBE` on a connection of its own).
+ * for images with `GETBUFFER`, and origin records), stores (`PTTL`, which tells a replaced entry from
+ * a new one, `SET ... PX`, `SADD`, `PEXPIRE ... NX|GT` in a `MULTI`/`EXEC`), locks (`SET ... PX NX`),
+ * the scripts run with `EVAL` (purge: `SMEMBERS`, `DEL`; unlock: `GET`, `DEL`, and `PUBLISH` when
+ * instances wait for it; a wait: `PTTL`, `SET`; origin records: `PTTL`, `SET`; the hot tier's
+ * announcements: `PUBLISH`), health checks (`PING`), and the hot tier's invalidations (`PUBLISH`, and
+ * `SUBSCRIBE` on a connection of its own, which on a Cluster also `PING`s its node).
  */
 export const REDIS_CACHE_COMMANDS = [
   'PING',

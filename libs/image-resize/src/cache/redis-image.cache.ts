@@ -14,6 +14,7 @@ import type { HotImageTier } from './hot-image.tier';
 import { type OriginRecord, originKeys, parseOriginRecord, serializeOriginRecord } from './origin-record';
 import { classifyRedisError } from './redis-problem';
 import { noteRedisRefusal, redisProblemOf } from './redis-problem.tracker';
+import { answeredBy } from '../tracing/image-resize.tracing';
 
 /**
  * Deletes every key listed in the set KEYS[1], then the set; returns how many listed keys existed.
@@ -30,13 +31,44 @@ redis.call('DEL', KEYS[1])
 return removed
 `;
 
-/** Deletes the lock KEYS[1] only if it still holds this instance's token ARGV[1]. */
+/**
+ * Deletes the lock KEYS[1] only if it still holds this instance's token ARGV[1]; then, if instances wait
+ * for it (the key KEYS[2] is there: see {@link WAIT_SCRIPT}), deletes KEYS[2] and PUBLISHes ARGV[3] on
+ * the channel ARGV[2] (none when ARGV[2] is empty). A release nobody waits for publishes nothing.
+ */
 const UNLOCK_SCRIPT = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+  redis.call('DEL', KEYS[1])
+  if redis.call('DEL', KEYS[2]) == 1 and ARGV[2] ~= '' then
+    redis.call('PUBLISH', ARGV[2], ARGV[3])
+  end
+  return 1
 end
 return 0
 `;
+
+/**
+ * An instance waits for the lock KEYS[1]: if it is held, marks it as waited for (the key KEYS[2], which
+ * lives as long as the lock and ARGV[1] ms more) and returns the milliseconds the lock has left; -2 when
+ * nobody holds it (any more).
+ */
+const WAIT_SCRIPT = `
+local left = redis.call('PTTL', KEYS[1])
+if left == -2 then return -2 end
+if left < 0 then left = 0 end
+redis.call('SET', KEYS[2], '1', 'PX', left + tonumber(ARGV[1]))
+return left
+`;
+
+/**
+ * How long an instance waiting for another one's miss waits for the release to be announced before it
+ * looks for itself, in case the announcement was lost (or the holder crashed: then the lock's expiry,
+ * if sooner, ends the wait too).
+ */
+export const WAIT_FALLBACK_MS = 1000;
+
+/** The key that says instances wait for the lock `lock`. */
+const waitersKey = (lock: string) => `${lock}#waiting`;
 
 /** Makes the lock KEYS[1] expire ARGV[2] ms from now only if it still holds this instance's token ARGV[1]. */
 const RENEW_SCRIPT = `
@@ -194,7 +226,7 @@ export class RedisImageCache implements ImageCache, OnModuleInit, OnApplicationS
     const hot = this.hot;
     if (!hot) return decodeCachedImage(await this.guard(() => this.client.getBuffer(key)));
     const held = hot.get(key);
-    if (held) return held;
+    if (held) return answeredBy('hot', held);
     const mark = hot.mark;
     const data = await this.guard(() => this.client.getBuffer(key));
     hot.answered();
@@ -215,12 +247,14 @@ export class RedisImageCache implements ImageCache, OnModuleInit, OnApplicationS
     const outageTier = this.hot?.outage;
     const outageMark = outageTier?.mark ?? 0;
     const data = encodeCachedImage(stored);
-    // The group lists the variant and lives at least as long as its longest-lived variant.
+    // The group lists the variant and lives at least as long as its longest-lived variant. PTTL first
+    // says whether the SET replaces an entry (-2: there was none), which other instances may hold.
     let results: Array<[error: Error | null, result: unknown]> | null;
     try {
       results = await this.guard(() =>
         this.client
           .multi()
+          .pttl(ref.key)
           .set(ref.key, data, 'PX', ttlMs)
           .sadd(ref.group, ref.key)
           .pexpire(ref.group, ttlMs, 'NX')
@@ -235,7 +269,8 @@ export class RedisImageCache implements ImageCache, OnModuleInit, OnApplicationS
     this.hot?.answered();
     const failed = results?.find(([error]) => error);
     if (failed) throw failed[0];
-    this.hot?.stored(this.client, ref, stored, mark);
+    const replaced = results?.[0]?.[1] !== -2;
+    this.hot?.stored(this.client, ref, stored, mark, replaced);
   }
 
   /**
@@ -272,9 +307,50 @@ export class RedisImageCache implements ImageCache, OnModuleInit, OnApplicationS
     return taken === 'OK' ? token : undefined;
   }
 
-  /** Releases the lock `key` if it still holds `token`. */
+  /**
+   * Releases the lock `key` if it still holds `token`; if instances wait for it (see
+   * {@link waitForUnlock}), tells them, on the hot tier's channel.
+   */
   async unlock(key: string, token: string): Promise<void> {
-    await this.guard(() => this.client.eval(UNLOCK_SCRIPT, 1, key, token));
+    const [channel, message] = this.hot?.release(key) ?? ['', ''];
+    await this.guard(() => this.client.eval(UNLOCK_SCRIPT, 2, key, waitersKey(key), token, channel, message));
+  }
+
+  /**
+   * Waits while another instance holds the lock `key`: until it releases it (its result is stored, or
+   * it gave up) and says so, the lock lapses, or `maxMs` pass. The release is announced on the hot
+   * tier's subscription; in case an announcement is lost, Redis is asked every {@link WAIT_FALLBACK_MS}
+   * (and when the lock would lapse, if sooner) whether the lock is still held. Resolves to `false` at
+   * once when the subscription is not up (the caller polls instead), and when Redis does not answer.
+   */
+  async waitForUnlock(key: string, maxMs: number): Promise<boolean> {
+    const hot = this.hot;
+    if (!hot?.active) return false;
+    const deadline = Date.now() + maxMs;
+    const wait = hot.listen(key);
+    let woken = false;
+    void wait.released.then(() => (woken = true));
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      for (;;) {
+        // Held still? Then this instance is listed as waiting (again), and the lock's expiry is known.
+        const left = Number(
+          await this.guard(() =>
+            this.client.eval(WAIT_SCRIPT, 2, key, waitersKey(key), String(WAIT_FALLBACK_MS)),
+          ),
+        );
+        const ms = Math.min(deadline - Date.now(), WAIT_FALLBACK_MS, Math.max(1, left));
+        if (left === -2 || woken || ms <= 0) return true;
+        await Promise.race([wait.released, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+        clearTimeout(timer);
+        if (woken) return true;
+      }
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+      wait.stop();
+    }
   }
 
   /** Makes the lock `key` expire `ttlMs` from now if it still holds `token`; whether it did. */

@@ -7,7 +7,10 @@ import type { ResolvedResizeSpec } from '../spec/resize-spec.interface';
 import { assertCacheKey, groupKey, placeholderKey, variantKey } from '../spec/variant.keys';
 import type { CachedImage, ImageCache, ImageCacheKey } from './image-cache.interface';
 
-/** How often an instance waiting for another one's result looks into the cache. */
+/**
+ * How often an instance waiting for another one's result looks into the cache, when the cache cannot
+ * tell it when the result is there (see {@link ImageCache.waitForUnlock}).
+ */
 const LOCK_POLL_MS = 25;
 /**
  * How long a variant's lock lives unless its holder renews it, which it does every third of that while
@@ -141,15 +144,24 @@ export class VariantStore {
 
   /**
    * Runs `make` once across the instances sharing the cache: this one takes the variant's lock and
-   * makes it, or waits (polling the cache) while another one does and returns `found(image)` when
-   * its result appears. It makes the variant itself if the lock is released or lapses without a
-   * result, or the wait runs out. A cache without locks (memory) just makes it.
+   * makes it, or waits while another one does and returns `found(image)` when its result appears —
+   * woken by the cache when the holder releases the lock where it can (see
+   * {@link ImageCache.waitForUnlock}), else polling it. It makes the variant itself if the lock is
+   * released or lapses without a result, or the wait runs out. A cache without locks (memory) just
+   * makes it.
    *
    * The lock is short ({@link LOCK_TTL_MS}) and renewed while `make` runs, where the cache can renew
    * locks: a holder that crashed costs the others that long. Without `renewLock`, it is taken for the
    * whole wait.
+   *
+   * @param onWait told when this instance starts to wait for another one (the service traces the wait)
    */
-  async once<T>(ref: ImageCacheKey, make: () => Promise<T>, found: (image: CachedImage) => T): Promise<T> {
+  async once<T>(
+    ref: ImageCacheKey,
+    make: () => Promise<T>,
+    found: (image: CachedImage) => T,
+    onWait?: () => void,
+  ): Promise<T> {
     const { tryLock, unlock } = this.cache;
     if (!tryLock || !unlock) return make();
     // A waiter waits, while the holder keeps its lock, as long as a fetch and a resize at their limits take.
@@ -157,14 +169,20 @@ export class VariantStore {
     const lockMs = this.cache.renewLock ? this.lockTtlMs : waitMs;
     const deadline = Date.now() + waitMs;
     let token = await this.attemptLock(ref.lock, lockMs);
+    if (token === undefined) onWait?.();
     while (token === undefined && Date.now() < deadline) {
-      await sleep(LOCK_POLL_MS);
+      await this.waitForRelease(ref.lock, deadline);
       const cached = await this.lookup(ref);
       if (cached && cached !== 'unavailable') return found(cached);
       token = await this.attemptLock(ref.lock, lockMs);
     }
     const held = token ? this.hold(ref.lock, token) : undefined;
     try {
+      if (held) {
+        // Another instance may have stored it and let go of its lock after the caller's lookup missed.
+        const cached = await this.lookup(ref);
+        if (cached && cached !== 'unavailable') return found(cached);
+      }
       return await make();
     } finally {
       if (held) await this.release(held);
@@ -211,6 +229,15 @@ export class VariantStore {
     clearTimeout(lock.timer);
     this.held.delete(lock);
     await this.cache.unlock!(lock.key, lock.token).catch(() => undefined);
+  }
+
+  /**
+   * Waits until the lock `key` may have been released, as the cache tells (at most until `deadline`),
+   * or {@link LOCK_POLL_MS} when it cannot.
+   */
+  private async waitForRelease(key: string, deadline: number): Promise<void> {
+    const told = await this.cache.waitForUnlock?.(key, Math.max(1, deadline - Date.now())).catch(() => false);
+    if (!told) await sleep(LOCK_POLL_MS);
   }
 
   /** The lock's token; {@link NO_LOCK} when the cache cannot lock now (the work goes ahead unlocked). */
