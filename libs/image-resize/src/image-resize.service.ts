@@ -17,7 +17,7 @@ import { type OutageImageTier, outageTierOf } from './cache/outage-image.tier';
 import { type OriginCheck, OriginFreshness } from './cache/origin-freshness';
 import type { RevalidationPolicy } from './cache/origin-record';
 import { ConditionalSourceLoader } from './sources/conditional-source.loader';
-import { ResizeQueue } from './processors/resize.queue';
+import { holdSlotLike, ResizeQueue } from './processors/resize.queue';
 import { FileImageReader } from './sources/file-image.reader';
 import { type HeldSource, SourceAdmission } from './sources/source-admission';
 import { derivedCacheKey, givenCacheKey, toDescriptor, unnamedSource } from './sources/source-descriptors';
@@ -36,6 +36,17 @@ import type { ImageSource, ImageSourceDescriptor } from './sources/image-source.
 import type { ImageSourceLoader } from './sources/image-source-loader.interface';
 import type { ResizeSpec, ResolvedResizeSpec } from './spec/resize-spec.interface';
 import type { CacheStatus, ResizedImageResult } from './resized-image.result';
+import { MemoryImageCache } from './cache/memory-image.cache';
+import { RedisImageCache } from './cache/redis-image.cache';
+import { CacheManagerImageCache } from './cache/cache-manager-image.cache';
+import {
+  type CacheTier,
+  type LookupTrace,
+  type OpenTrace,
+  type PipelineTracing,
+  type TraceSpan,
+  tracing,
+} from './tracing/image-resize.tracing';
 
 /** What {@link ImageResizeService.health} reports. */
 export interface ImageResizeHealth {
@@ -92,6 +103,8 @@ export class ImageResizeService {
   private readonly negotiate = memoizedNegotiator();
   /** Set when the application begins to shut down: readiness is false from then on. */
   private stopping = false;
+  /** The tier a hit of the cache comes from unless the cache names another (for traces). */
+  private readonly cacheTier: CacheTier;
 
   /** @internal Nest makes the service; its dependencies are the module's own providers. */
   constructor(
@@ -116,6 +129,7 @@ export class ImageResizeService {
     );
     this.freshness = new OriginFreshness(cache, options);
     this.files = new FileImageReader(options.sources.fileRoot);
+    this.cacheTier = cacheTierOf(cache);
   }
 
   /**
@@ -372,8 +386,13 @@ export class ImageResizeService {
 
     // A redraw re-creates and re-caches; a cache that failed the lookup is not written to.
     if (spec.redraw) return this.produce(descriptor, preloaded, spec, ref, 'BYPASS', policy);
-    const cached = await this.variants.lookup(ref);
+    // With tracing, the lookup's span stays open until what answered is known (the outage tier, below).
+    const traced: LookupTrace | undefined = tracing?.lookup();
+    const cached = traced
+      ? await traced.run(() => this.variants.lookup(ref))
+      : await this.variants.lookup(ref);
     if (cached && cached !== 'unavailable') {
+      traced?.end(this.cacheTier);
       unread();
       const ttl = policy
         ? await this.freshness.onHit(
@@ -388,9 +407,11 @@ export class ImageResizeService {
     }
     const pending = this.variants.pending<ResizedImageResult>(ref.key);
     if (pending) {
+      traced?.end('none', cached === 'unavailable');
       unread();
       const waitStarted = Date.now();
-      const shared = await pending;
+      const wait = tracing?.wait('same_instance');
+      const shared = await (wait ? traceWait(wait, pending) : pending);
       this.metrics.emit({ type: 'waited', waitMs: Date.now() - waitStarted });
       return shared;
     }
@@ -399,6 +420,7 @@ export class ImageResizeService {
       // it was so, is answered again for as long as its outage tier keeps it (see OutageImageTier).
       const outage = outageTierOf(this.cache);
       const copy = outage?.get(ref.key);
+      traced?.end(copy ? 'outage' : 'none', true);
       if (copy) {
         unread();
         return toResult(copy.image, 'BYPASS', spec, ref.key, copy.ttl);
@@ -410,14 +432,26 @@ export class ImageResizeService {
       };
       return this.variants.share(ref.key, this.produce(descriptor, preloaded, spec, ref, 'BYPASS', uncached));
     }
+    traced?.end('none');
     const waitStarted = Date.now();
+    // With tracing, a wait for another instance's make is a span of its own, from the moment its lock is
+    // found taken until the image appears (found) or this instance makes it after all (made).
+    let wait: OpenTrace | undefined;
     const found = (image: CachedImage) => {
+      wait?.end('found');
       unread();
       this.metrics.emit({ type: 'waited', waitMs: Date.now() - waitStarted });
       return toResult(image, 'HIT', spec, ref.key, this.freshness.madeTtl(policy, spec.ttl));
     };
-    const make = () => this.produce(descriptor, preloaded, spec, ref, 'MISS', policy);
-    return this.variants.share(ref.key, this.variants.once(ref, make, found));
+    const make = () => {
+      wait?.end('made');
+      return this.produce(descriptor, preloaded, spec, ref, 'MISS', policy);
+    };
+    const tracer = tracing;
+    if (!tracer) return this.variants.share(ref.key, this.variants.once(ref, make, found));
+    const made = this.variants.once(ref, make, found, () => void (wait = tracer.wait('other_instance')));
+    made.catch(() => wait?.end('failed'));
+    return this.variants.share(ref.key, made);
   }
 
   /** How a check of the original of `descriptor` loads it: admitted like any load, conditionally. */
@@ -446,12 +480,16 @@ export class ImageResizeService {
     const started = Date.now();
     const held = preloaded ?? (await this.sources.load(descriptor));
     try {
+      let queuedMs = 0;
       const processed = await this.queue.run(
         () =>
-          spec.placeholder
-            ? this.makePlaceholder(held.loaded.body)
-            : this.processor.process(held.loaded.body, spec),
-        (waitMs) => this.metrics.emit({ type: 'queued', waitMs }),
+          tracing
+            ? this.tracedProcess(tracing, held.loaded.body, spec, queuedMs)
+            : this.process(held.loaded.body, spec),
+        (waitMs) => {
+          queuedMs = waitMs;
+          this.metrics.emit({ type: 'queued', waitMs });
+        },
       );
       const image: CachedImage = { ...processed, etag: etag(processed.body) };
       let ttl: number;
@@ -459,9 +497,17 @@ export class ImageResizeService {
         ttl = store.ttl;
         store.outage?.tier.keep(ref, image, ttl, store.outage.mark);
       } else {
-        ttl = await this.freshness.stored(ref.group, held.loaded, store, spec.ttl, () =>
-          this.variants.store(ref, image, spec.ttl),
-        );
+        const stored = () =>
+          this.freshness.stored(ref.group, held.loaded, store, spec.ttl, () =>
+            this.variants.store(ref, image, spec.ttl),
+          );
+        ttl = tracing
+          ? await tracing.inSpan('image_resize.store', (span) => {
+              span.setAttribute('image_resize.output.bytes', image.body.length);
+              span.setAttribute('image_resize.ttl', spec.ttl);
+              return stored();
+            })
+          : await stored();
       }
       const durationMs = Date.now() - started;
       const sourceBytes = held.loaded.body.length;
@@ -479,6 +525,30 @@ export class ImageResizeService {
     } finally {
       held.release();
     }
+  }
+
+  /** Decodes and resizes `input` (or makes its placeholder), in the queue's slot. */
+  private process(input: Buffer, spec: ResolvedResizeSpec): Promise<ProcessedImage> {
+    return spec.placeholder ? this.makePlaceholder(input) : this.processor.process(input, spec);
+  }
+
+  /**
+   * {@link process} in a span `image_resize.resize`: the bytes in, the image out (bytes, format, width,
+   * height), and how long it waited for its slot. The slot is held as long as the processor holds it.
+   */
+  private tracedProcess(
+    tracer: PipelineTracing,
+    input: Buffer,
+    spec: ResolvedResizeSpec,
+    queuedMs: number,
+  ): Promise<ProcessedImage> {
+    let result: Promise<ProcessedImage> | undefined;
+    const traced = tracer.inSpan('image_resize.resize', (span) => {
+      traceResize(span, input, spec, queuedMs);
+      result = this.process(input, spec);
+      return result.then((image) => traceOutput(span, image));
+    });
+    return result ? holdSlotLike(traced, result) : traced;
   }
 
   /** The placeholder of `input`, as the cache keeps it: its JSON, with the original's size. */
@@ -530,6 +600,40 @@ interface Uncached {
   ttl: number;
   /** The outage tier that keeps it meanwhile, and its mark taken before the make (see {@link OutageImageTier.keep}). */
   outage?: { tier: OutageImageTier; mark: number };
+}
+
+/** The tier a hit of `cache` comes from, when the cache does not say (for traces). */
+function cacheTierOf(cache: ImageCache): CacheTier {
+  if (!tracing) return 'none';
+  if (cache instanceof RedisImageCache) return 'redis';
+  if (cache instanceof MemoryImageCache) return 'memory';
+  if (cache instanceof CacheManagerImageCache) return 'cache-manager';
+  return 'custom';
+}
+
+/** `work`, with `wait` ended when it settles: `found` (another request made it) or `failed`. */
+function traceWait<T>(wait: OpenTrace, work: Promise<T>): Promise<T> {
+  work.then(
+    () => wait.end('found'),
+    () => wait.end('failed'),
+  );
+  return work;
+}
+
+/** The attributes of a resize's span known when it starts. */
+function traceResize(span: TraceSpan, input: Buffer, spec: ResolvedResizeSpec, queuedMs: number): void {
+  span.setAttribute('image_resize.source.bytes', input.length);
+  span.setAttribute('image_resize.queue.wait_ms', queuedMs);
+  if (spec.placeholder) span.setAttribute('image_resize.placeholder', true);
+}
+
+/** The attributes of the image a resize made; returns `image`. */
+function traceOutput(span: TraceSpan, image: ProcessedImage): ProcessedImage {
+  span.setAttribute('image_resize.output.bytes', image.body.length);
+  span.setAttribute('image_resize.output.format', image.format);
+  span.setAttribute('image_resize.output.width', image.width);
+  span.setAttribute('image_resize.output.height', image.height);
+  return image;
 }
 
 /** `values` without its undefined entries. */

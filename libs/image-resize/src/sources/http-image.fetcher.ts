@@ -16,6 +16,7 @@ import type { SourceBytesReservation } from './image-source-loader.interface';
 import { readLimited } from './read-limited';
 import { deadline } from './source-deadline';
 import { SOURCE_REFUSED_CODE, SourceAddressPolicy } from './source-address.policy';
+import { fetchStatus } from '../tracing/image-resize.tracing';
 
 /** Limits of one fetch. */
 export interface HttpFetchLimits {
@@ -84,6 +85,7 @@ export class HttpImageFetcher {
         decompress: true,
       });
       body = response.data;
+      fetchStatus(response.status);
       const validators = responseValidators(response.headers as Record<string, unknown>);
       if (response.status === 304 && conditional(limits.validators)) {
         body.destroy();

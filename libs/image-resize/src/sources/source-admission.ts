@@ -3,6 +3,7 @@ import type { ImageSourceDescriptor, LoadedSource } from './image-source.interfa
 import type { ImageSourceLoader } from './image-source-loader.interface';
 import { SourceByteBudget } from './source-byte.budget';
 import { deadline, sourceTimeoutError } from './source-deadline';
+import { serverAddress, type TraceSpan, tracing } from '../tracing/image-resize.tracing';
 
 /** A loaded source and its share of the admission budget, held until its resize has ended. */
 export interface HeldSource {
@@ -37,7 +38,16 @@ export class SourceAdmission {
     return this.budget.inFlight;
   }
 
-  async load(descriptor: ImageSourceDescriptor): Promise<HeldSource> {
+  /**
+   * Loads `descriptor` within its deadline and the budget. With tracing, in a span `image_resize.fetch`
+   * (see {@link traceLoad}).
+   */
+  load(descriptor: ImageSourceDescriptor): Promise<HeldSource> {
+    if (tracing) return tracing.inFetchSpan((span) => this.admit(descriptor, traceLoad(span, descriptor)));
+    return this.admit(descriptor);
+  }
+
+  private async admit(descriptor: ImageSourceDescriptor, span?: TraceSpan): Promise<HeldSource> {
     const reservation = this.budget.open();
     const timeoutMs = this.options.fetchTimeoutMs;
     const limit = deadline(timeoutMs, () => sourceTimeoutError(descriptor, timeoutMs));
@@ -50,6 +60,10 @@ export class SourceAdmission {
         expired,
       ]);
       if (descriptor.buffer === undefined) reservation.settle(loaded.body.length);
+      if (span) {
+        span.setAttribute('image_resize.source.bytes', loaded.body.length);
+        if (loaded.notModified) span.setAttribute('image_resize.source.not_modified', true);
+      }
       if (descriptor.url !== undefined) this.fetched('url', loaded);
       else if (descriptor.path !== undefined) this.fetched('path', loaded);
       return { loaded, release: () => reservation.release() };
@@ -70,4 +84,24 @@ export class SourceAdmission {
     if (preloaded) preloaded.release();
     else source.stream?.destroy();
   }
+}
+
+/**
+ * The attributes of a load's span that are known before it starts: the kind of source
+ * (`image_resize.source.kind`) and, for a URL, its host alone (`server.address`: never its path, query
+ * or credentials). Returns `span`.
+ */
+function traceLoad(span: TraceSpan, descriptor: ImageSourceDescriptor): TraceSpan {
+  const kind =
+    descriptor.url !== undefined
+      ? 'url'
+      : descriptor.buffer !== undefined
+        ? 'buffer'
+        : descriptor.stream !== undefined
+          ? 'stream'
+          : 'path';
+  span.setAttribute('image_resize.source.kind', kind);
+  const host = descriptor.url !== undefined ? serverAddress(descriptor.url) : undefined;
+  if (host !== undefined) span.setAttribute('server.address', host);
+  return span;
 }
