@@ -1,5 +1,5 @@
 import { crc32, gzipSync } from 'node:zlib';
-import sharp from 'sharp';
+import sharp, { type Metadata } from 'sharp';
 import {
   blackPng,
   iccpChunk,
@@ -17,11 +17,14 @@ import {
   textChunk,
   withChunks,
 } from '../../../../test/support/bombs/containers';
+import { pngClaiming } from '../../../../test/support/hostile-fixtures';
 import { ImageResizeError, InvalidImageError, SourceTooLargeError } from '../errors/image-resize.errors';
 import {
   checkContainer,
   type ContainerLimits,
+  type ImageHeader,
   MAX_SVG_BYTES,
+  readImageHeader,
   SVG_MARKUP_BUDGET,
   SVG_NODE_BUDGET,
 } from './image-container.checks';
@@ -393,5 +396,119 @@ describe('checkContainer: other inputs', () => {
     ]) {
       expect(checkContainer(input, LIMITS)).toBe(input);
     }
+  });
+});
+
+/** What makeImage takes from sharp's `metadata()` when it reads the header itself. */
+function asHeader(metadata: Metadata): ImageHeader {
+  const deep = ['ushort', 'short'].includes(metadata.depth) || (metadata.bitsPerSample ?? 8) > 8;
+  return {
+    format: metadata.format as ImageHeader['format'],
+    width: metadata.width,
+    height: metadata.height,
+    channels: metadata.channels,
+    bytesPerSample: deep ? 2 : 1,
+    hasAlpha: metadata.hasAlpha,
+  };
+}
+
+/** Ordinary JPEGs and PNGs of every colour type, depth and transparency sharp writes, and a few by hand. */
+async function ordinaryImages(): Promise<Record<string, Buffer>> {
+  const rgb = sharp({ create: { width: 301, height: 199, channels: 3, background: '#dc2626' } });
+  const rgba = sharp({
+    create: { width: 64, height: 40, channels: 4, background: { r: 9, g: 9, b: 9, alpha: 0.5 } },
+  });
+  const grey = await rgb.clone().toColourspace('b-w').png().toBuffer();
+  const opaque = await rgb.clone().png().toBuffer();
+  const trns = (png: Buffer, data: number[]) => withChunks(png, [pngChunk('tRNS', Buffer.from(data))]);
+  return {
+    'JPEG baseline': await rgb.clone().jpeg().toBuffer(),
+    'JPEG progressive': await rgb.clone().jpeg({ progressive: true, mozjpeg: true }).toBuffer(),
+    'JPEG grey': await rgb.clone().toColourspace('b-w').jpeg().toBuffer(),
+    'JPEG CMYK': await rgb.clone().toColourspace('cmyk').jpeg().toBuffer(),
+    'JPEG with EXIF orientation': await rgb.clone().jpeg().withMetadata({ orientation: 6 }).toBuffer(),
+    'JPEG of 300 scans': await progressiveJpeg(300),
+    'PNG RGB': opaque,
+    'PNG RGBA': await rgba.clone().png().toBuffer(),
+    'PNG grey': grey,
+    'PNG grey + alpha': await rgba.clone().toColourspace('b-w').png().toBuffer(),
+    'PNG 16-bit RGB': await rgb.clone().toColourspace('rgb16').png().toBuffer(),
+    'PNG 16-bit RGBA': await rgba.clone().toColourspace('rgb16').png().toBuffer(),
+    'PNG palette': await rgb.clone().png({ palette: true }).toBuffer(),
+    'PNG palette with tRNS': await rgba.clone().png({ palette: true }).toBuffer(),
+    'PNG 1-bit palette': await rgb.clone().png({ palette: true, colours: 2 }).toBuffer(),
+    'PNG interlaced': await rgba.clone().png({ progressive: true }).toBuffer(),
+    'PNG grey with tRNS': trns(grey, [0, 0]),
+    'PNG RGB with tRNS': trns(opaque, [0, 0, 0, 0, 0, 0]),
+    'PNG with text and a profile': await pngWithSrgbProfile(),
+  };
+}
+
+describe('readImageHeader', () => {
+  it("says of ordinary JPEGs and PNGs what sharp's metadata() says", async () => {
+    for (const [name, image] of Object.entries(await ordinaryImages())) {
+      expect([name, readImageHeader(image)]).toEqual([name, asHeader(await sharp(image).metadata())]);
+    }
+  });
+
+  it('leaves other formats, and JPEGs and PNGs out of the ordinary, to metadata()', async () => {
+    const image = sharp({ create: { width: 8, height: 8, channels: 3, background: '#000' } });
+    const jpeg = await image.clone().jpeg().toBuffer();
+    const sof = jpeg.indexOf(Buffer.from([0xff, 0xc0]));
+    const withSof = (marker: number, precision = 8) => {
+      const copy = Buffer.from(jpeg);
+      copy[sof + 1] = marker;
+      copy[sof + 4] = precision;
+      return copy;
+    };
+    const rgba = await sharp({ create: { width: 8, height: 8, channels: 4, background: '#0008' } })
+      .png()
+      .toBuffer();
+    const palette = await image.clone().png({ palette: true }).toBuffer();
+    const plte = palette.indexOf('PLTE') - 4;
+    const tRNS = pngChunk('tRNS', Buffer.from([0]));
+    for (const input of [
+      await image.clone().webp().toBuffer(),
+      await image.clone().gif().toBuffer(),
+      await image.clone().tiff().toBuffer(),
+      await image.clone().avif().toBuffer(),
+      ordinarySvg(),
+      Buffer.from('<!doctype html><html><body>hello</body></html>'),
+      Buffer.alloc(0),
+      withSof(0xc3), // lossless
+      withSof(0xc9), // arithmetic coding
+      withSof(0xc0, 12),
+      markers(scan([1, 2, 3])), // a scan before any frame header
+      Buffer.concat([jpeg.subarray(0, 2), segment(0xf0, Buffer.alloc(4)), jpeg.subarray(2)]), // JPG0
+      jpeg.subarray(0, sof + 6), // cut inside the frame header
+      withChunks(rgba, [pngChunk('tRNS', Buffer.from([0, 0]))]), // tRNS with an alpha channel
+      withChunks(palette, [tRNS]), // tRNS before the palette
+      Buffer.concat([palette.subarray(0, plte), tRNS, tRNS, palette.subarray(plte)]),
+      withChunks(rgba, [pngChunk('acTL', Buffer.alloc(8))]),
+      withChunks(rgba, [pngChunk('XYZW', Buffer.alloc(4))]), // an unknown critical chunk
+      withChunks(rgba, [pngChunk('IHDR', rgba.subarray(16, 29))]),
+      await pngClaiming(20_000_000, 1),
+      rgba.subarray(0, 40), // no image data
+    ]) {
+      expect(readImageHeader(input)).toBeUndefined();
+    }
+  });
+
+  it('reads of damaged JPEGs and PNGs what metadata() reads, whenever both read a header', async () => {
+    let agreed = 0;
+    const images = await ordinaryImages();
+    for (const name of ['JPEG baseline', 'JPEG CMYK', 'PNG palette with tRNS', 'PNG grey with tRNS']) {
+      for (const input of damaged(images[name], 7)) {
+        const header = readImageHeader(input);
+        const metadata = await Promise.resolve()
+          .then(() => sharp(input).metadata())
+          .catch(() => undefined);
+        if (header && metadata) {
+          expect(header).toEqual(asHeader(metadata));
+          agreed += 1;
+        }
+      }
+    }
+    expect(agreed).toBeGreaterThan(100);
   });
 });

@@ -203,6 +203,154 @@ function checkIccProfile(data: Buffer): void {
   }
 }
 
+// ---- Headers ----
+
+/**
+ * What libvips will decode from a JPEG or PNG, read from its header in linear time, without a
+ * decoder: the image worker checks it against the limits instead of opening the image a first time
+ * with sharp's header-only `metadata()` (see `makeImage`). It says what that `metadata()` would:
+ * `channels` are the bands libvips decodes to (a palette expanded, a `tRNS` chunk as alpha),
+ * `bytesPerSample` is 2 for a 16-bit PNG.
+ */
+export interface ImageHeader {
+  format: 'jpeg' | 'png';
+  width: number;
+  height: number;
+  channels: number;
+  bytesPerSample: 1 | 2;
+  hasAlpha: boolean;
+}
+
+/**
+ * The header of an ordinary JPEG (baseline, extended or progressive, 8-bit, 1, 3 or 4 components) or
+ * PNG (a well-formed `IHDR`, a `PLTE` and a `tRNS` where libpng takes them); `undefined` for anything
+ * else, which the worker then reads with `metadata()` as before. Call it on the bytes that
+ * {@link checkContainer} returned.
+ */
+export function readImageHeader(input: Buffer): ImageHeader | undefined {
+  if (input[0] === 0xff && input[1] === 0xd8) return jpegHeader(input);
+  if (startsWith(input, PNG_SIGNATURE)) return pngHeader(input);
+  return undefined;
+}
+
+/** Segments libjpeg reads or skips before a frame header besides APP0-15: DHT, DAC, DQT, DRI, DNL, COM. */
+const JPEG_TABLES_AND_METADATA = new Set([0xc4, 0xcc, 0xdb, 0xdd, 0xdc, 0xfe]);
+
+/**
+ * The first frame header, found as libjpeg finds it: markers in order from the SOI, stray bytes and
+ * fill bytes skipped, up to the SOF that must come before the first SOS.
+ */
+function jpegHeader(input: Buffer): ImageHeader | undefined {
+  let at = 2;
+  for (;;) {
+    at = nextFF(input, at);
+    if (at < 0 || at + 1 >= input.length) return undefined;
+    const marker = input[at + 1];
+    if (marker === 0xff || marker === 0x00) {
+      at += 1;
+      continue;
+    }
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      at += 2;
+      continue;
+    }
+    // A second SOI, an EOI or a scan before any frame header: libjpeg's to judge.
+    if (marker >= 0xd8 && marker <= 0xda) return undefined;
+    if (at + 4 > input.length) return undefined;
+    const length = input.readUInt16BE(at + 2);
+    if (length < 2 || at + 2 + length > input.length) return undefined;
+    if (JPEG_TABLES_AND_METADATA.has(marker) || (marker >= 0xe0 && marker <= 0xef)) {
+      at += 2 + length;
+      continue;
+    }
+    // SOF0-SOF2 (Huffman-coded); lossless and arithmetic coding, and markers libjpeg refuses, are
+    // left to libjpeg.
+    if (marker < 0xc0 || marker > 0xc2 || length < 8) return undefined;
+    const precision = input[at + 4];
+    const height = input.readUInt16BE(at + 5);
+    const width = input.readUInt16BE(at + 7);
+    const components = input[at + 9];
+    const plain = precision === 8 && width > 0 && height > 0 && [1, 3, 4].includes(components);
+    if (!plain || length !== 8 + 3 * components) return undefined;
+    // Grey, YCbCr or RGB, CMYK or YCCK: libjpeg decodes to 1, 3 and 4 bands, none of them alpha.
+    return { format: 'jpeg', width, height, channels: components, bytesPerSample: 1, hasAlpha: false };
+  }
+}
+
+/** Bit depths allowed per colour type (0 grey, 2 RGB, 3 palette, 4 grey + alpha, 6 RGBA). */
+const PNG_DEPTHS: Record<number, number[]> = {
+  0: [1, 2, 4, 8, 16],
+  2: [8, 16],
+  3: [1, 2, 4, 8],
+  4: [8, 16],
+  6: [8, 16],
+};
+/** Most pixels per side libvips lets libpng read (`VIPS_MAX_COORD`). */
+const PNG_MAX_SIDE = 10_000_000;
+/** Chunks before the image data larger than this are left to libpng (it refuses those over 50 MB). */
+const PNG_HEADER_CHUNK_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The `IHDR`, then the chunks up to the first `IDAT`, as libpng's `png_read_info` reads them for
+ * libvips: the bands are those of the colour type (a palette expands to RGB), plus alpha for the
+ * alpha types or one `tRNS` of the right size. Any chunk libpng would complain about there (an
+ * unknown critical one, a misplaced `PLTE` or `tRNS`, a second one) leaves the header to libvips.
+ */
+function pngHeader(input: Buffer): ImageHeader | undefined {
+  let at = PNG_SIGNATURE.length;
+  if (
+    at + 25 > input.length ||
+    input.readUInt32BE(at) !== 13 ||
+    input.toString('latin1', at + 4, at + 8) !== 'IHDR'
+  ) {
+    return undefined;
+  }
+  const width = input.readUInt32BE(at + 8);
+  const height = input.readUInt32BE(at + 12);
+  const depth = input[at + 16];
+  const colour = input[at + 17];
+  const [compression, filter, interlace] = [input[at + 18], input[at + 19], input[at + 20]];
+  const sizeOk = width > 0 && height > 0 && width <= PNG_MAX_SIDE && height <= PNG_MAX_SIDE;
+  if (!sizeOk || !PNG_DEPTHS[colour]?.includes(depth) || compression !== 0 || filter !== 0 || interlace > 1) {
+    return undefined;
+  }
+  let paletteEntries = 0;
+  let transparency = false;
+  at += 25;
+  for (;;) {
+    if (at + 8 > input.length) return undefined;
+    const length = input.readUInt32BE(at);
+    const type = input.toString('latin1', at + 4, at + 8);
+    if (type === 'IDAT') break;
+    if (length > PNG_HEADER_CHUNK_BYTES || at + 12 + length > input.length) return undefined;
+    if (type === 'PLTE') {
+      const plain = (colour === 2 || colour === 3 || colour === 6) && !paletteEntries && !transparency;
+      if (!plain || length === 0 || length > 768 || length % 3 !== 0) return undefined;
+      paletteEntries = length / 3;
+    } else if (type === 'tRNS') {
+      const size =
+        colour === 0 ? length === 2 : colour === 2 ? length === 6 : length > 0 && length <= paletteEntries;
+      if (transparency || colour === 4 || colour === 6 || !size) return undefined;
+      transparency = true;
+    } else if (!/^[a-z][A-Za-z]{3}$/.test(type) || type === 'acTL') {
+      // IHDR again, IEND before the data, a critical chunk libpng does not know, a name that is not
+      // one; animation frames.
+      return undefined;
+    }
+    at += 12 + length;
+  }
+  if (colour === 3 && !paletteEntries) return undefined;
+  const alpha = colour === 4 || colour === 6 || transparency;
+  return {
+    format: 'png',
+    width,
+    height,
+    channels: (colour === 0 || colour === 4 ? 1 : 3) + (alpha ? 1 : 0),
+    bytesPerSample: depth > 8 ? 2 : 1,
+    hasAlpha: alpha,
+  };
+}
+
 // ---- SVG ----
 
 /** Whether `<svg` appears anywhere, in any case: libvips takes such input for SVG. */

@@ -5,7 +5,10 @@ import { resolveResizeSpec } from '../spec/resize-spec.resolver';
 import { checkContainer } from './image-container.checks';
 import { SharpImageProcessor } from './sharp-image.processor';
 
-jest.mock('./image-container.checks', () => ({ checkContainer: jest.fn() }));
+jest.mock('./image-container.checks', () => ({
+  ...jest.requireActual<object>('./image-container.checks'),
+  checkContainer: jest.fn(),
+}));
 const checked = checkContainer as jest.MockedFunction<typeof checkContainer>;
 
 const options = resolveImageResizeOptions({ maxJpegScans: 40, allowSvg: true, maxInputPixels: 1_000_000 });

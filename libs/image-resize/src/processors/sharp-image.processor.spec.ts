@@ -5,6 +5,7 @@ import { resolveImageResizeOptions } from '../options/image-resize.options';
 import type { FitMode, OutputFormat, ResizeSpec, ResolvedResizeSpec } from '../spec/resize-spec.interface';
 import { resolveResizeSpec } from '../spec/resize-spec.resolver';
 import { animatedGif } from '../../../../test/support/hostile-fixtures';
+import * as containerChecks from './image-container.checks';
 import { SharpImageProcessor } from './sharp-image.processor';
 import { SharedInputFiles } from './shared-input.files';
 
@@ -170,6 +171,54 @@ describe('SharpImageProcessor', () => {
       expect(error).toBeInstanceOf(SourceTooLargeError);
       const still = await budget.process(gif, spec({ format: 'webp' }));
       expect(still.format).toBe('webp');
+    });
+  });
+
+  describe("the header of a JPEG or PNG, read in this process instead of the child's metadata()", () => {
+    const strict = new SharpImageProcessor(
+      resolveImageResizeOptions({ maxInputPixels: 30_000, maxDecodedBytes: 50_000 }),
+    );
+    afterAll(() => strict.onApplicationShutdown());
+    const create = (channels: 3 | 4, width = 100, height = 100) =>
+      sharp({ create: { width, height, channels, background: { r: 200, g: 40, b: 90, alpha: 0.5 } } });
+    const corrupt = async () => {
+      const jpeg = Buffer.from(await create(3).jpeg().toBuffer());
+      jpeg[jpeg.indexOf(Buffer.from([0xff, 0xdb])) + 4] = 0x77; // a quantisation table numbered 7
+      return jpeg;
+    };
+
+    /** The image `strict` makes, or the class and message of its refusal. */
+    const outcome = (input: Buffer, extra: Partial<ResizeSpec>) =>
+      strict.process(input, spec({ width: 40, height: 40, ...extra })).then(
+        (out) => ({ format: out.format, body: out.body.toString('base64') }),
+        (error: Error) => ({ error: error.constructor.name, message: error.message }),
+      );
+
+    it.each<[string, () => Promise<Buffer>, Partial<ResizeSpec>]>([
+      ['an RGB JPEG', () => create(3).jpeg().toBuffer(), { format: 'webp' }],
+      ['a CMYK JPEG', () => create(3).toColourspace('cmyk').jpeg().toBuffer(), { format: 'png' }],
+      ['an opaque PNG, alpha fallback', () => create(3).png().toBuffer(), { format: 'auto' }],
+      [
+        'a palette PNG with tRNS, alpha fallback',
+        () => create(4).png({ palette: true }).toBuffer(),
+        { format: 'auto' },
+      ],
+      ['a JPEG over maxInputPixels', () => create(3, 200, 200).jpeg().toBuffer(), {}],
+      ['an RGBA PNG over maxDecodedBytes', () => create(4, 120, 120).png().toBuffer(), {}],
+      ['a 16-bit PNG over maxDecodedBytes', () => create(3).toColourspace('rgb16').png().toBuffer(), {}],
+      ['a JPEG whose header libjpeg refuses', corrupt, {}],
+      ['a truncated JPEG', async () => (await create(3).jpeg().toBuffer()).subarray(0, 300), {}],
+    ])('answers %s as when the child reads the header itself', async (_name, make, extra) => {
+      const input = await make();
+      expect(containerChecks.readImageHeader(input)).toBeDefined();
+      const withHeader = await outcome(input, extra);
+      const read = jest.spyOn(containerChecks, 'readImageHeader').mockReturnValue(undefined);
+      try {
+        expect(await outcome(input, extra)).toEqual(withHeader);
+        expect(read).toHaveBeenCalled();
+      } finally {
+        read.mockRestore();
+      }
     });
   });
 

@@ -11,7 +11,7 @@ import type { ResolvedImageResizeOptions } from '../options/image-resize-options
 import type { OutputFormat, ResolvedResizeSpec } from '../spec/resize-spec.interface';
 import { encoderSettings } from '../spec/variant.keys';
 import { ChildProcessPool, PoolClosedError, WorkCrashedError, WorkTimeoutError } from './child-process.pool';
-import { checkContainer } from './image-container.checks';
+import { checkContainer, type ImageHeader, readImageHeader } from './image-container.checks';
 import { holdSlotUntil } from './resize.queue';
 import { SharedInputFiles } from './shared-input.files';
 import { type ImageJob, type ImageJobFailure, type ImageJobOutput, makeImage } from './sharp-image.work';
@@ -36,11 +36,12 @@ const RETIRE_ABOVE_BYTES = 192 * 1024 * 1024;
 
 /**
  * The default {@link ImageProcessor}, built on sharp. The container is checked here (known bombs
- * are refused in linear time); everything sharp does — reading the header, checking pixels,
- * frames and decoded bytes against the limits, decoding, resizing, encoding — runs in a pool of
- * `concurrency` child processes, and a child whose work outlives `processingTimeoutMs` is killed,
- * so that work given up on really stops. EXIF orientation is applied, metadata is stripped,
- * PNG/WebP/AVIF keep the alpha channel and JPEG is flattened on white.
+ * are refused in linear time) and the header of a JPEG or PNG is read; everything sharp does —
+ * reading the header of other formats, checking pixels, frames and decoded bytes against the
+ * limits, decoding, resizing, encoding — runs in a pool of `concurrency` child processes, and a
+ * child whose work outlives `processingTimeoutMs` is killed, so that work given up on really stops.
+ * EXIF orientation is applied, metadata is stripped, PNG/WebP/AVIF keep the alpha channel and JPEG
+ * is flattened on white.
  */
 @Injectable()
 export class SharpImageProcessor implements ImageProcessor, OnApplicationShutdown {
@@ -60,7 +61,8 @@ export class SharpImageProcessor implements ImageProcessor, OnApplicationShutdow
     try {
       if (input.length === 0) throw new InvalidImageError('Source image is empty');
       const { maxJpegScans, allowSvg, maxInputPixels } = this.options;
-      job = imageJob(checkContainer(input, { maxJpegScans, allowSvg, maxInputPixels }), spec, this.options);
+      const checked = checkContainer(input, { maxJpegScans, allowSvg, maxInputPixels });
+      job = imageJob(checked, spec, this.options, readImageHeader(checked));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -109,16 +111,21 @@ export class SharpImageProcessor implements ImageProcessor, OnApplicationShutdow
 /**
  * The job a child gets for `spec`: every setting it makes the image with. The encoder settings are
  * the ones the variant's cache key names (`encoderSettings`), so that the key covers the output.
+ *
+ * @param header the input's header, when `readImageHeader` could read it: the child then opens the
+ *   image only once
  */
 export function imageJob(
   input: Buffer,
   spec: ResolvedResizeSpec,
   options: ResolvedImageResizeOptions,
+  header?: ImageHeader,
 ): ImageJob {
   const encoder = encoderSettings(spec, options.encoders);
   return {
     sharpPath: SHARP_PATH,
     input,
+    ...(header ? { header } : {}),
     width: spec.width,
     height: spec.height,
     format: spec.format,

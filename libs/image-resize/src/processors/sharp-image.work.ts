@@ -1,5 +1,6 @@
 import type { Color, Metadata, Sharp } from 'sharp';
 import type { CropPosition, FitMode, OutputFormat } from '../spec/resize-spec.interface';
+import type { ImageHeader } from './image-container.checks';
 
 /** What a child needs to make one image: the bytes, the resize and encoder settings, the limits. */
 export interface ImageJob {
@@ -9,6 +10,12 @@ export interface ImageJob {
   input?: Uint8Array;
   /** Where to read the source's bytes from (see `SharedInputFiles`). */
   inputFile?: { path: string; length: number };
+  /**
+   * The source's header as the parent read it (`readImageHeader`, JPEG and PNG): then the child
+   * checks it against the limits and opens the image once, for the pipeline. Without it the child
+   * reads the header with sharp's `metadata()` first.
+   */
+  header?: ImageHeader;
   width: number;
   height: number;
   format: OutputFormat;
@@ -54,9 +61,11 @@ export interface ImageJobStarted {
 // (The hint sits here because TypeScript drops comments above the type-only imports.)
 /* istanbul ignore file */
 /**
- * Reads the header, checks it against the limits, then decodes, resizes and encodes: everything
- * that sharp does for one image. Runs in a child process of the pool, which sends it there as
- * source text: it must not use anything from outside its own body, not even an import.
+ * Checks the header against the limits, then decodes, resizes and encodes: everything that sharp
+ * does for one image. The header is the job's (`header`, read by the parent from a JPEG or PNG), so
+ * that the image is opened once, by the pipeline; for other formats it is read first with sharp's
+ * header-only `metadata()`. Runs in a child process of the pool, which sends it there as source
+ * text: it must not use anything from outside its own body, not even an import.
  *
  * Throws an {@link ImageJobFailure}-shaped error for an image it refuses or cannot decode.
  */
@@ -100,41 +109,61 @@ export async function makeImage(job: ImageJob): Promise<ImageJobOutput> {
   const size = (bytes: number) => (bytes < 1e6 ? `${bytes} bytes` : `${Math.ceil(bytes / 1e6)} MB`);
 
   const input = job.input ?? readInput(job.inputFile!);
-  let metadata: Metadata;
-  try {
-    metadata = await sharp(input, { limitInputPixels: false }).metadata();
-  } catch (error) {
-    return fail('invalid', 'Source is not a supported image', (error as Error).message);
+  /** What the checks need of the header: the parent's reading of it, or sharp's. */
+  let source: {
+    format: string;
+    width: number;
+    height: number;
+    pages: number;
+    pageHeight: number;
+    channels: number;
+    bytesPerSample: number;
+    hasAlpha: boolean;
+  };
+  if (job.header) {
+    source = { ...job.header, pages: 1, pageHeight: job.header.height };
+  } else {
+    let metadata: Metadata;
+    try {
+      metadata = await sharp(input, { limitInputPixels: false }).metadata();
+    } catch (error) {
+      return fail('invalid', 'Source is not a supported image', (error as Error).message);
+    }
+    const accepted = ['jpeg', 'png', 'webp', 'gif', 'heif', 'tiff'];
+    if (metadata.format === 'svg') {
+      if (!job.allowSvg) fail('invalid', 'SVG sources are not accepted');
+    } else if (!metadata.format || !accepted.includes(metadata.format)) {
+      fail('invalid', `Source image type ${metadata.format ?? 'unknown'} is not accepted`);
+    }
+    if (!metadata.width || !metadata.height) fail('invalid', 'Source image has no dimensions');
+    // 16-bit PNG and TIFF decode to 2 bytes a sample; AVIF/HEIF above 8 bits too, whatever `depth` says.
+    const sampleBytes: Record<string, number> = { ushort: 2, short: 2, uint: 4, int: 4, float: 4 };
+    source = {
+      format: metadata.format,
+      width: metadata.width,
+      height: metadata.height,
+      pages: metadata.pages ?? 1,
+      pageHeight: metadata.pageHeight ?? metadata.height,
+      channels: metadata.channels ?? 4,
+      bytesPerSample: Math.max(sampleBytes[metadata.depth] ?? 1, (metadata.bitsPerSample ?? 8) > 8 ? 2 : 1),
+      hasAlpha: metadata.hasAlpha ?? false,
+    };
   }
-  const accepted = ['jpeg', 'png', 'webp', 'gif', 'heif', 'tiff'];
-  if (metadata.format === 'svg') {
-    if (!job.allowSvg) fail('invalid', 'SVG sources are not accepted');
-  } else if (!metadata.format || !accepted.includes(metadata.format)) {
-    fail('invalid', `Source image type ${metadata.format ?? 'unknown'} is not accepted`);
-  }
-  if (!metadata.width || !metadata.height) fail('invalid', 'Source image has no dimensions');
-  const pages = metadata.pages ?? 1;
+  const { pages, pageHeight } = source;
   if (pages > job.maxAnimationFrames) {
     fail('too-large', `Source image has ${pages} frames, more than the limit of ${job.maxAnimationFrames}`);
   }
-  const pageHeight = metadata.pageHeight ?? metadata.height;
-  if (metadata.width * pageHeight > job.maxInputPixels) {
+  if (source.width * pageHeight > job.maxInputPixels) {
     fail(
       'too-large',
-      `Source image has ${metadata.width}x${metadata.height} pixels, more than the limit of ${job.maxInputPixels}`,
+      `Source image has ${source.width}x${source.height} pixels, more than the limit of ${job.maxInputPixels}`,
     );
   }
-  const format: OutputFormat = job.alphaFallback ? (metadata.hasAlpha ? 'png' : 'jpeg') : job.format;
+  const format: OutputFormat = job.alphaFallback ? (source.hasAlpha ? 'png' : 'jpeg') : job.format;
   const animated = job.animated && format === 'webp';
-  // Decoded size: only the first frame is decoded unless every frame is kept. 16-bit PNG and TIFF
-  // decode to 2 bytes a sample; AVIF/HEIF above 8 bits too, whatever `depth` says.
-  const sampleBytes: Record<string, number> = { ushort: 2, short: 2, uint: 4, int: 4, float: 4 };
-  const bytesPerSample = Math.max(
-    sampleBytes[metadata.depth] ?? 1,
-    (metadata.bitsPerSample ?? 8) > 8 ? 2 : 1,
-  );
+  // Decoded size: only the first frame is decoded unless every frame is kept.
   const decoded =
-    metadata.width * pageHeight * (animated ? pages : 1) * (metadata.channels ?? 4) * bytesPerSample;
+    source.width * pageHeight * (animated ? pages : 1) * source.channels * source.bytesPerSample;
   if (decoded > job.maxDecodedBytes) {
     fail(
       'too-large',
@@ -178,10 +207,19 @@ export async function makeImage(job: ImageJob): Promise<ImageJobOutput> {
     const { data, info } = await image.toBuffer({ resolveWithObject: true });
     return { data, width: info.width, height: info.height, format };
   } catch (error) {
-    return fail(
-      'undecodable',
-      `Source ${metadata.format} image could not be decoded`,
-      (error as Error).message,
-    );
+    const message = (error as Error).message;
+    // Without metadata() first, the pipeline is what reads the header: a header libjpeg or libpng
+    // refuses fails here, and is reported as metadata() would have had it refused.
+    if (job.header && /^Input buffer (has corrupt header|contains unsupported image format)/.test(message)) {
+      return fail('invalid', 'Source is not a supported image', message);
+    }
+    if (message.startsWith('Input image exceeds pixel limit')) {
+      return fail(
+        'too-large',
+        `Source image has more pixels than the limit of ${job.maxInputPixels}`,
+        message,
+      );
+    }
+    return fail('undecodable', `Source ${source.format} image could not be decoded`, message);
   }
 }
