@@ -4,7 +4,6 @@
  * baseline and subject alternating within each round, after a warm-up.
  */
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,6 +20,9 @@ import {
 } from '../test/support/bombs/containers';
 import { deepAvif, deepPng, slowGradientPng } from '../test/support/bombs/processing';
 import { writeFixtures } from './lib/fixtures';
+import { missBreakdown, type MissContext, missCost, missThroughput } from './lib/miss';
+import { fleetSection } from './lib/fleet';
+import { renderFleet } from './lib/fleet-report';
 import {
   CLIENT_CORE,
   onCore,
@@ -134,7 +136,20 @@ async function main(): Promise<void> {
   );
 
   log('\n(c) miss cost, 256 px from a 3.1 MP JPEG, one image at a time');
-  const misses = await section('c', () => missCost(memory, join(work, 'photo.jpg')));
+  const missContext: MissContext = {
+    built,
+    log,
+    record: (command) => commands.push(command),
+    onStop: (stop) => stopAll.push(stop),
+    rounds: ROUNDS,
+    misses: MISSES,
+    formats: FORMATS,
+  };
+  const misses = await section('c', () => missCost(missContext, memory.url, join(work, 'photo.jpg')));
+  log('\n(c) where the time of a miss goes: each layer of the library, without HTTP');
+  const missLayers = await section('c', () => missBreakdown(missContext, join(work, 'photo.jpg')));
+  log('\n(c) concurrent misses of distinct images, as many at a time as there are cores');
+  const missConcurrent = await section('c', () => missThroughput(missContext, work));
 
   log('\n(d) 100 concurrent requests for one uncached image');
   const singleFlight = await section('d', async () => ({
@@ -166,8 +181,13 @@ async function main(): Promise<void> {
   const attack = await section('g', () => underAttack(work, subject));
   log('\n(h) placeholders: a miss and a hit of placeholder(), from the photo and the example logos');
   const placeholders = await section('h', () => placeholderCost(work, redis.url));
+  log('\n(i) a fleet: 8 instances, 1000 logos, Zipf-distributed requests, on one Redis and on a Cluster');
+  const fleet = await section('i', () =>
+    fleetSection({ built, root, log, record: (command) => (commands.push(command), log(`$ ${command}`)) }),
+  );
   if (ONLY.length) {
     if (placeholders) log(`\n${renderPlaceholders(placeholders)}`);
+    if (fleet) log(`\n${renderFleet(fleet)}`);
     log(`\nBENCH_ONLY=${ONLY.join(',')}: nothing written; results are written by a full run.`);
     return;
   }
@@ -183,11 +203,14 @@ async function main(): Promise<void> {
     hitsMemory: hitsMemory!,
     hitsRedis: hitsRedis!,
     misses: misses!,
+    missBreakdown: missLayers,
+    missThroughput: missConcurrent,
     singleFlight: singleFlight!,
     peers: peers!,
     memory: memoryRuns!,
     attack: attack!,
     placeholders: placeholders!,
+    fleet: fleet!,
     commands: commands.map(portable),
   };
   mkdirSync(results, { recursive: true });
@@ -283,54 +306,6 @@ async function compare(targets: Record<string, string>, settleMs = 0): Promise<R
   return Object.fromEntries(
     Object.entries(runs).map(([name, all]) => [name, { ...medianRun(all), rounds: all.map((r) => r.rps) }]),
   );
-}
-
-/** Per format: the library's miss (over HTTP, a new cacheKey each time) against bare sharp, in ms per image. */
-async function missCost(server: NodeServer, photo: string) {
-  const rows = [];
-  let key = 0;
-  for (const format of FORMATS) {
-    const ours: number[] = [];
-    const bare: number[] = [];
-    let sameBytes = true;
-    // One unmeasured image each, so that both sides have loaded the encoder.
-    await fetch(`${server.url}/photo/warm-${format}.${format}`).then((r) => r.arrayBuffer());
-    await run(SERVER_CORE, process.execPath, [built('servers/sharp-baseline.js'), photo, format, '1']);
-    for (let round = 0; round < ROUNDS; round++) {
-      let last: Buffer = Buffer.alloc(0);
-      for (let i = 0; i < MISSES; i++) {
-        const began = process.hrtime.bigint();
-        const response = await fetch(`${server.url}/photo/miss-${key++}.${format}`);
-        last = Buffer.from(await response.arrayBuffer());
-        if (response.headers.get('x-cache') !== 'MISS') throw new Error(`expected a miss for ${format}`);
-        ours.push(Number(process.hrtime.bigint() - began) / 1e6);
-      }
-      const args = [built('servers/sharp-baseline.js'), photo, format, String(MISSES)];
-      if (round === 0) commands.push(shown(...onCore(SERVER_CORE, process.execPath, args)));
-      const baseline = JSON.parse(await run(SERVER_CORE, process.execPath, args)) as {
-        ms: number[];
-        sha1: string;
-      };
-      bare.push(...baseline.ms);
-      sameBytes &&= baseline.sha1 === sha1(last);
-    }
-    const row = {
-      format,
-      libraryMs: median(ours),
-      sharpMs: median(bare),
-      ratio: median(ours) / median(bare),
-      sameBytes,
-    };
-    log(
-      `  ${format.padEnd(5)} library ${row.libraryMs.toFixed(1)} ms, sharp ${row.sharpMs.toFixed(1)} ms, ratio ${row.ratio.toFixed(2)}${sameBytes ? '' : ' (bytes differ!)'}`,
-    );
-    rows.push(row);
-  }
-  return rows;
-}
-
-function sha1(bytes: Buffer): string {
-  return createHash('sha1').update(bytes).digest('hex');
 }
 
 /** 100 requests at once for one new image, spread over `servers`; counts origin fetches and resizes. */

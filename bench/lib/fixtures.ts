@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 
@@ -36,24 +36,46 @@ function scene(width: number, height: number): string {
   <rect width="100%" height="100%" fill="url(#g)"/>${discs}</svg>`;
 }
 
+const PHOTO = { width: 2048, height: 1536 };
+
+/** The photo's pixels before grain: the same scene on every run. */
+function photoScene(): Promise<Buffer> {
+  return sharp(Buffer.from(scene(PHOTO.width, PHOTO.height)))
+    .removeAlpha()
+    .raw()
+    .toBuffer();
+}
+
+/** `base` with grain added, the grain read from `noise` starting at `shift`, as a JPEG at quality 88. */
+function grainyJpeg(base: Buffer, noise: Buffer, shift: number): Promise<Buffer> {
+  const pixels = Buffer.alloc(base.length);
+  for (let i = 0; i < base.length; i++) {
+    pixels[i] = Math.max(0, Math.min(255, base[i] + (noise[(i + shift) % noise.length] % 41) - 20));
+  }
+  return sharp(pixels, { raw: { ...PHOTO, channels: 3 } })
+    .jpeg({ quality: 88 })
+    .toBuffer();
+}
+
 /**
  * Writes the benchmark's originals into `dir`: `logo.png`, a 1200x1200 transparent logo (about 25 KB
  * once resized to 256 px PNG), and `photo.jpg`, a 2048x1536 (3.1 MP) JPEG with grain, like a photo.
  */
 export async function writeFixtures(dir: string): Promise<void> {
   writeFileSync(join(dir, 'logo.png'), await sharp(Buffer.from(LOGO)).png().toBuffer());
-  const width = 2048;
-  const height = 1536;
-  const base = await sharp(Buffer.from(scene(width, height)))
-    .removeAlpha()
-    .raw()
-    .toBuffer();
+  const base = await photoScene();
+  writeFileSync(join(dir, 'photo.jpg'), await grainyJpeg(base, grain(base.length), 0));
+}
+
+/**
+ * Writes `count` originals like `photo.jpg` into `dir`, as `photo-0.jpg` and on: the same scene with
+ * different grain, so that no two have the same bytes, and each costs what the photo costs to resize.
+ */
+export async function writeDistinctPhotos(dir: string, count: number): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const base = await photoScene();
   const noise = grain(base.length);
-  for (let i = 0; i < base.length; i++) base[i] = Math.max(0, Math.min(255, base[i] + (noise[i] % 41) - 20));
-  writeFileSync(
-    join(dir, 'photo.jpg'),
-    await sharp(base, { raw: { width, height, channels: 3 } })
-      .jpeg({ quality: 88 })
-      .toBuffer(),
-  );
+  for (let i = 0; i < count; i++) {
+    writeFileSync(join(dir, `photo-${i}.jpg`), await grainyJpeg(base, noise, (i + 1) * 7919));
+  }
 }

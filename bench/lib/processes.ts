@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { treeRssBytes } from '../../test/support/process-tree';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, cpus } from 'node:os';
 
 /**
  * The two cores of the benchmark: servers run on {@link SERVER_CORE}, the load generator (and Redis)
@@ -9,6 +9,13 @@ import { availableParallelism } from 'node:os';
  */
 export const SERVER_CORE = 0;
 export const CLIENT_CORE = 1;
+/**
+ * Every core: for what is measured at full concurrency. Said explicitly, since a process started by
+ * the benchmark's own (pinned to {@link CLIENT_CORE}) would otherwise inherit its one core.
+ */
+export const ALL_CORES = 'all';
+/** Where a process runs: one core, or all of them. */
+export type Cores = number | typeof ALL_CORES;
 
 const canPin = (() => {
   try {
@@ -25,8 +32,9 @@ export function pinnable(): boolean {
 }
 
 /** `command args` run on `core` (through `taskset` where it can pin). */
-export function onCore(core: number, command: string, args: string[]): [string, string[]] {
-  return canPin ? ['taskset', ['-c', String(core), command, ...args]] : [command, args];
+export function onCore(core: Cores, command: string, args: string[]): [string, string[]] {
+  const list = core === ALL_CORES ? `0-${cpus().length - 1}` : String(core);
+  return canPin ? ['taskset', ['-c', list, command, ...args]] : [command, args];
 }
 
 /** A command line as a shell would show it, for the printed record of what ran. */
@@ -51,7 +59,7 @@ export interface Started {
 /** Starts `command` on `core` with extra `env`, keeping its last output lines for error messages. */
 export function start(
   name: string,
-  core: number,
+  core: Cores,
   command: string,
   args: string[],
   env: Record<string, string> = {},
@@ -102,7 +110,7 @@ export async function waitForHttp(url: string, server: Started, timeoutMs = 3000
 }
 
 /** Runs `command` to its end and returns its standard output; throws with its error output. */
-export function run(core: number, command: string, args: string[]): Promise<string> {
+export function run(core: Cores, command: string, args: string[]): Promise<string> {
   const [cmd, argv] = onCore(core, command, args);
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,3 +1,5 @@
+import type { FleetSection } from './fleet';
+import { renderFleet } from './fleet-report';
 import type { WrkResult } from './wrk';
 
 /** A target measured by wrk: its median round, and the throughput of every round. */
@@ -11,6 +13,50 @@ export interface MissRow {
   sharpMs: number;
   ratio: number;
   sameBytes: boolean;
+}
+
+/** (c) One format's miss, layer by layer, without HTTP (bench/servers/miss-subject.ts); medians, ms. */
+export interface MissBreakdownRow {
+  format: string;
+  /** Bare sharp: the pipeline alone. */
+  sharpMs: number;
+  /** What the processor does, its child process aside: container checks, header, `makeImage`. */
+  workMs: number;
+  /** `SharpImageProcessor.process`: the same with the input to /dev/shm, a child, and back. */
+  processorMs: number;
+  /** `ImageResizeService.resize` of a new cacheKey: lookup, the processor, ETag, store. */
+  serviceMs: number;
+}
+
+export interface MissBreakdown {
+  /** Misses per format and layer. */
+  misses: number;
+  seconds: number;
+  rows: MissBreakdownRow[];
+}
+
+/** (c) Concurrent misses of distinct images, one format: images per second, medians of the rounds. */
+export interface MissThroughputRow {
+  format: string;
+  libraryPerSecond: number;
+  sharpPerSecond: number;
+  /** libraryPerSecond / sharpPerSecond */
+  ratio: number;
+  /**
+   * CPU time per image, medians of the rounds: the server and its image workers (not the client);
+   * bare sharp's process. Less sensitive than images/s to what else runs on the machine.
+   */
+  libraryCpuMs: number;
+  sharpCpuMs: number;
+  rounds: { library: number[]; sharp: number[] };
+}
+
+export interface MissThroughput {
+  /** Distinct originals per round. */
+  images: number;
+  /** Requests (library) and images (sharp) at a time: the machine's cores. */
+  concurrency: number;
+  rows: MissThroughputRow[];
 }
 
 export interface SingleFlight {
@@ -111,6 +157,10 @@ export interface Results {
   hitsMemory: Record<string, Measured>;
   hitsRedis: Record<string, Measured>;
   misses: MissRow[];
+  /** (c) where a miss's time goes; absent from results written before it was measured. */
+  missBreakdown?: MissBreakdown;
+  /** (c) concurrent misses of distinct images; absent from results written before it was measured. */
+  missThroughput?: MissThroughput;
   singleFlight: { memory: SingleFlight; redis: SingleFlight };
   peers: {
     measured: Record<string, Measured>;
@@ -119,6 +169,8 @@ export interface Results {
   memory: MemoryRun[];
   attack: { calm: AttackPhase; underAttack: AttackPhase; classes: string[] };
   placeholders: PlaceholderSection;
+  /** (i) the fleet; absent from results written before it was measured. */
+  fleet?: FleetSection;
   commands: string[];
 }
 
@@ -182,6 +234,10 @@ export function targets(r: Results) {
   const peersExpress = rps(r.peers.measured, TARGET.oursMemory) / bestPeer;
   const peersFastify = rps(r.peers.measured, TARGET.oursFastify) / bestPeer;
   const worstMiss = Math.max(...r.misses.map((row) => row.ratio));
+  const isolation = r.missBreakdown?.rows
+    .map((row) => `${row.format} +${fixed(row.processorMs - row.workMs)} ms`)
+    .join(', ');
+  const worstThroughput = r.missThroughput ? Math.min(...r.missThroughput.rows.map((row) => row.ratio)) : NaN;
   const flight = [r.singleFlight.memory, r.singleFlight.redis];
   const peak = Math.max(...r.memory.map((run) => run.peakRss));
   const recommended = r.memory.find((run) => run.env === RECOMMENDED_ENV);
@@ -207,9 +263,21 @@ export function targets(r: Results) {
       id: '(c)',
       what: 'miss / bare sharp, worst format',
       value: fixed(worstMiss),
-      target: '≤ 1.15 per format',
-      met: r.misses.every((row) => row.ratio <= 1.15),
-      note: r.misses.map((row) => `${row.format} ${fixed(row.ratio)}`).join(', '),
+      target: '≤ 1.05 per format (≤ 1.10 with the cost of isolation named)',
+      met:
+        r.misses.every((row) => row.ratio <= 1.05) ||
+        (isolation !== undefined && r.misses.every((row) => row.ratio <= 1.1)),
+      note: `${r.misses.map((row) => `${row.format} ${fixed(row.ratio)}`).join(', ')}${isolation ? `; isolation (the child process, /dev/shm, the round trip): ${isolation}` : ''}`,
+    },
+    {
+      id: '(c)',
+      what: 'concurrent misses of distinct images / bare sharp at the same concurrency, worst format',
+      value: fixed(worstThroughput),
+      target: '≥ 0.9',
+      met: worstThroughput >= 0.9,
+      note: r.missThroughput
+        ? `${r.missThroughput.images} distinct 3.1 MP JPEGs, ${r.missThroughput.concurrency} at a time, images/s: ${r.missThroughput.rows.map((row) => `${row.format} ${fixed(row.ratio)}`).join(', ')}; CPU per image, bare sharp / library: ${r.missThroughput.rows.map((row) => `${row.format} ${fixed(row.sharpCpuMs / row.libraryCpuMs)}`).join(', ')}`
+        : 'not measured',
     },
     {
       id: '(d)',
@@ -253,6 +321,53 @@ function hitTable(table: Record<string, Measured>, baseline: string): string {
 function attackRow(name: string, p: AttackPhase): string {
   const hostile = Object.entries(p.hostile).map(([status, count]) => `${count} × ${status}`);
   return `| ${name} | ${fixed(p.p50Ms, 1)} | ${fixed(p.p99Ms, 1)} | ${p.failed} | ${mb(p.peakRss)} | ${hostile.join(', ') || 'none'} |`;
+}
+
+/** (c): where a miss's time goes, layer by layer; the HTTP miss is the table above's. */
+export function renderMissBreakdown(b: MissBreakdown, http: MissRow[]): string {
+  const row = (r: MissBreakdownRow) => {
+    const miss = http.find((m) => m.format === r.format)?.libraryMs ?? NaN;
+    const cells = [r.sharpMs, r.workMs, r.processorMs, r.serviceMs, miss].map((ms) => fixed(ms, 1));
+    const added = [
+      r.workMs - r.sharpMs,
+      r.processorMs - r.workMs,
+      r.serviceMs - r.processorMs,
+      miss - r.serviceMs,
+    ];
+    return `| ${r.format} | ${cells.join(' | ')} | ${added.map((ms) => `${ms >= 0 ? '+' : ''}${fixed(ms, 2)}`).join(' | ')} |`;
+  };
+  return `
+Where the time goes: the same photo and settings through each layer of the library in turn, in one
+process on the server core without HTTP (${b.misses} misses per format and layer, the layers taking turns;
+medians, ms). The work in-process is what \`SharpImageProcessor.process\` does, its child process
+aside: the container checks, the header, \`makeImage\`. Through the child adds the input written to
+/dev/shm and read back, the child's round trip and the output sent back: the cost of isolating the
+work in a process that can be killed. The service adds the cache lookup, the single flight, the ETag
+and the store; HTTP (the table above, measured apart) adds the request through Express and Nest.
+
+| format | bare sharp | the work in-process | through the child | the service | HTTP miss | header and checks | isolation | service | HTTP |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+${b.rows.map(row).join('\n')}
+`;
+}
+
+/** (c): concurrent misses of distinct images against bare sharp at the same concurrency. */
+export function renderMissThroughput(t: MissThroughput): string {
+  const rounds = (values: number[]) => values.map((v) => v.toFixed(1)).join(', ');
+  return `
+Concurrent misses: ${t.images} distinct 3.1 MP JPEGs (the photo with different grain), ${t.concurrency} requests at a
+time (the machine's cores) to the library running on every core with its default \`concurrency\`
+(as many image workers), against bare sharp on every core resizing ${t.concurrency} images at a time with its
+defaults; a new cacheKey per image and round. Images per second, median of the rounds.
+
+| format | library | bare sharp | ratio | rounds, library | rounds, bare sharp | CPU per image, library | CPU per image, bare sharp | bare / library CPU |
+|---|---:|---:|---:|---|---|---:|---:|---:|
+${t.rows.map((r) => `| ${r.format} | ${fixed(r.libraryPerSecond, 1)} | ${fixed(r.sharpPerSecond, 1)} | ${fixed(r.ratio)} | ${rounds(r.rounds.library)} | ${rounds(r.rounds.sharp)} | ${fixed(r.libraryCpuMs, 1)} ms | ${fixed(r.sharpCpuMs, 1)} ms | ${fixed(r.sharpCpuMs / r.libraryCpuMs)} |`).join('\n')}
+
+CPU per image: the server and its image workers for the library (the client, which shares the
+machine, left out), bare sharp's process (every thread) for sharp. Its ratio is the throughput ratio
+the machine would give if nothing else ran on it; images/s also carry what else did.
+`;
 }
 
 /** The (h) section of bench/results/latest.md. */
@@ -318,12 +433,14 @@ ${hitTable(r.hitsRedis, TARGET.expressRedis)}
 ## (c) Miss cost: 256 px from a 3.1 MP JPEG, one image at a time (ms per image, median)
 
 The library's time is the whole request (HTTP, cache lookup, header check, resize, ETag, store);
-bare sharp's is the same pipeline with the same encoder settings in a process of its own.
+bare sharp's is the same pipeline with the same encoder settings in a process of its own on the same
+core, kept warm. The two take turns image by image (${r.settings.rounds * r.settings.misses} of each per format), so that what else
+the machine does weighs on both alike; "same bytes" compares every pair.
 
 | format | library | bare sharp | ratio | same bytes |
 |---|---:|---:|---:|---|
 ${r.misses.map((row) => `| ${row.format} | ${fixed(row.libraryMs, 1)} | ${fixed(row.sharpMs, 1)} | ${fixed(row.ratio)} | ${row.sameBytes ? 'yes' : 'no'} |`).join('\n')}
-
+${r.missBreakdown ? renderMissBreakdown(r.missBreakdown, r.misses) : ''}${r.missThroughput ? renderMissThroughput(r.missThroughput) : ''}
 ## (d) 100 concurrent requests for one uncached image (origin answers after 200 ms)
 
 | backend | instances | answered 200 | origin fetches | resizes |
@@ -369,6 +486,7 @@ ${attackRow('alone', r.attack.calm)}
 ${attackRow('under attack', r.attack.underAttack)}
 
 ${renderPlaceholders(r.placeholders)}
+${r.fleet ? renderFleet(r.fleet) : ''}
 ## Commands
 
 \`\`\`

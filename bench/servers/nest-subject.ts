@@ -11,6 +11,7 @@
  * - `ORIGIN`: base URL of the origin that serves the originals for URL sources
  * - `BOMBS`: a folder of hostile originals served by `/attack/<file>/<key>` (and `slow.png` by
  *   `/attack-slow/<key>`); also allows SVG and limits processing to 2 s, as an exposed service would
+ * - `DISTINCT`: a folder of distinct photos (`photo-<n>.jpg`), served by `/distinct/<n>/<key>.<format>`
  */
 import 'reflect-metadata';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -39,6 +40,14 @@ const bombs = new Map<string, Buffer>(
     ? readdirSync(process.env.BOMBS).map((name) => [name, readFileSync(join(process.env.BOMBS!, name))])
     : [],
 );
+
+/** The distinct photos of the concurrent misses in (c), by number. */
+const distinct: Buffer[] = process.env.DISTINCT
+  ? readdirSync(process.env.DISTINCT)
+      .filter((name) => /^photo-\d+\.jpg$/.test(name))
+      .sort((a, b) => parseInt(a.slice(6), 10) - parseInt(b.slice(6), 10))
+      .map((name) => readFileSync(join(process.env.DISTINCT!, name)))
+  : [];
 
 /** Counts what the library did, for the single-flight measurement. */
 @Injectable()
@@ -90,6 +99,36 @@ class BenchController {
   @ResizedImage({ width: 256, height: 256, format: 'avif' })
   photoAvif(@Param('key') key: string) {
     return { buffer: photo, cacheKey: `bench_photo_${key}` };
+  }
+
+  /** (c), concurrent misses: distinct photos, each under a cacheKey of the client's choosing. */
+  @Get('distinct/:index/:key.jpeg')
+  @ResizedImage({ width: 256, height: 256, format: 'jpeg' })
+  distinctJpeg(@Param('index') index: string, @Param('key') key: string) {
+    return this.distinctPhoto(index, key);
+  }
+
+  @Get('distinct/:index/:key.png')
+  @ResizedImage({ width: 256, height: 256, format: 'png' })
+  distinctPng(@Param('index') index: string, @Param('key') key: string) {
+    return this.distinctPhoto(index, key);
+  }
+
+  @Get('distinct/:index/:key.webp')
+  @ResizedImage({ width: 256, height: 256, format: 'webp' })
+  distinctWebp(@Param('index') index: string, @Param('key') key: string) {
+    return this.distinctPhoto(index, key);
+  }
+
+  @Get('distinct/:index/:key.avif')
+  @ResizedImage({ width: 256, height: 256, format: 'avif' })
+  distinctAvif(@Param('index') index: string, @Param('key') key: string) {
+    return this.distinctPhoto(index, key);
+  }
+
+  private distinctPhoto(index: string, key: string) {
+    const body = distinct[Number(index)];
+    return body ? { buffer: body, cacheKey: `bench_distinct_${index}_${key}` } : null;
   }
 
   /** (d): the logo fetched from the origin, under a new cacheKey per round. */
