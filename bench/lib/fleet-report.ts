@@ -30,14 +30,14 @@ function projection(f: FleetSection): string {
       'origin fetches per logo',
       'no',
       (r) => `${fixed(r.originFetches / r.distinctLogos, 3)} → 1`,
-      "one lock per variant for the whole fleet: one instance fetches and resizes, the others wait for its result (above 1 here: a variant made twice, which the fleet's size does not cause)",
+      'one lock per variant for the whole fleet: one instance fetches and resizes, the others wait for its result',
     ],
     ['resizes per variant', 'no', (r) => `${fixed(r.resizes / r.distinctLogos, 3)} → 1`, 'as above'],
     [
       'PUBLISH per request',
       'no',
       (r) => `${fixed(per(r, n).publishesPerRequest, 4)} → ${fixed(per(r, n).publishesPerRequest, 4)}`,
-      `one announcement per variant stored (and per purge), made by the instance that stored it: ${one ? `${int(one.publishes)} / ${int(one.requests)}` : 'P / R'}`,
+      `a wake-up when a miss that others wait for is stored, and an announcement per replacement or purge (an ordinary store is not announced): ${one ? `${int(one.publishes)} / ${int(one.requests)}` : 'P / R'}`,
     ],
     [
       'pub/sub deliveries per PUBLISH',
@@ -80,8 +80,8 @@ Scaled from the runs above (arithmetic on the one-Redis run; the Cluster column 
 |---|---|---:|---:|---|
 ${rows.map(([name, grows, show, how]) => `| ${name} | ${grows} | ${cell(one, show)} | ${cell(cluster, show)} | ${how} |`).join('\n')}
 
-What does not grow with the instances: the work per variant (one origin fetch, one resize, one store
-and one PUBLISH, however many instances ask for it at once) and what a hit costs Redis (nothing
+What does not grow with the instances: the work per variant (one origin fetch, one resize, one store,
+and one PUBLISH only when other instances wait for it, however many instances ask for it at once) and what a hit costs Redis (nothing
 when the instance's hot tier holds the logo, else one GET). What grows: connections and subscriptions, one set per instance;
 hot-tier fills, since each instance reads from Redis every logo it serves (once per
 \`hotCache.maxAgeMs\`); and pub/sub deliveries, since every PUBLISH reaches every instance: ${fixed(k, 1)} times
