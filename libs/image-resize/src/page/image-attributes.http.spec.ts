@@ -58,7 +58,7 @@ class PageAssetsController {
 
 type Method = keyof PageAssetsController;
 
-/** What the lead's service helper does: the route's options and path pattern, from its metadata. */
+/** What `imgAttributes()` reads of a route: its options and path pattern, from its metadata. */
 function routeOf(method: Method): { options: ResizedImageOptions; pattern: string } {
   const handler = PageAssetsController.prototype[method];
   return {
