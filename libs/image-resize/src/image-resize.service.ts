@@ -105,6 +105,8 @@ export class ImageResizeService {
   private stopping = false;
   /** The tier a hit of the cache comes from unless the cache names another (for traces). */
   private readonly cacheTier: CacheTier;
+  /** The Redis cache's outage tier, if the cache has one: what answers while Redis does not. */
+  private readonly outage: OutageImageTier | undefined;
 
   /** @internal Nest makes the service; its dependencies are the module's own providers. */
   constructor(
@@ -130,6 +132,7 @@ export class ImageResizeService {
     this.freshness = new OriginFreshness(cache, options);
     this.files = new FileImageReader(options.sources.fileRoot);
     this.cacheTier = cacheTierOf(cache);
+    this.outage = outageTierOf(cache);
   }
 
   /**
@@ -418,7 +421,7 @@ export class ImageResizeService {
     if (cached === 'unavailable') {
       // Redis did not answer (or a purge of the group is kept): what this instance made lately, while
       // it was so, is answered again for as long as its outage tier keeps it (see OutageImageTier).
-      const outage = outageTierOf(this.cache);
+      const outage = this.outage;
       const copy = outage?.get(ref.key);
       traced?.end(copy ? 'outage' : 'none', true);
       if (copy) {
